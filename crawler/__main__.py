@@ -1,0 +1,5 @@
+"""`python -m crawler` is `gzarchive`."""
+
+from crawler.cli import entry
+
+entry()

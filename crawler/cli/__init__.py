@@ -1,0 +1,51 @@
+"""`gzarchive` command line (also `python -m crawler`).
+
+Each sub-command lives in its own module and registers itself through
+``add_parser(subparsers)``; every command takes --data-dir and --mongodb-uri.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from crawler.cli import crawl, export
+from crawler.cli.common import EXIT_USAGE, CliError
+
+COMMANDS = (crawl, export)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gzarchive",
+        description="Archive 國際在線 貴州頻道 (gz.cri.cn) into WARC files and MongoDB.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad arguments
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"gzarchive {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"gzarchive {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+__all__ = ["main", "entry", "EXIT_USAGE"]

@@ -1,0 +1,40 @@
+"""Name a failed request's cause with a short, stable kind for reports and stats."""
+
+from __future__ import annotations
+
+from twisted.internet import error as neterr
+from twisted.python.failure import Failure
+
+from scrapy.exceptions import IgnoreRequest
+from scrapy.spidermiddlewares.httperror import HttpError
+
+
+def classify_failure(failure: Failure) -> str:
+    """``http-404``, ``timeout``, ``connection``, ``dns``, ``robots-disallowed``, …"""
+    if failure.check(HttpError):
+        response = failure.value.response
+        return f"http-{response.status}"
+    if failure.check(neterr.DNSLookupError):
+        return "dns"
+    if failure.check(neterr.TimeoutError, neterr.TCPTimedOutError):
+        return "timeout"
+    if failure.check(neterr.ConnectionRefusedError, neterr.ConnectError,
+                     neterr.ConnectionLost, neterr.ConnectionDone):
+        return "connection"
+    if failure.check(IgnoreRequest):
+        message = str(failure.value).lower()
+        if "robots" in message:
+            return "robots-disallowed"
+        if "offsite" in message:
+            return "offsite-skipped"
+        if "maxsize" in message or "max size" in message or "cancelled" in message:
+            return "too-large"
+        return "ignored"
+    name = type(failure.value).__name__
+    if "Timeout" in name:
+        return "timeout"
+    if "ResponseNeverReceived" in name or "Connection" in name:
+        return "connection"
+    if "Playwright" in name or "BrowserType" in name:
+        return "browser"
+    return f"error-{name}"

@@ -1,0 +1,99 @@
+"""Scrapy settings of the gzarchive crawler.
+
+Component settings carry a prefix (PORTAL_*, WARC_*, MONGODB_*, DEDUP_*, RENDER_*);
+`crawler.config.PortalConfig.from_settings` validates the PORTAL_* group at start-up.
+The CLI overrides DATA_DIR-derived paths per run.
+"""
+
+from __future__ import annotations
+
+BOT_NAME = "gzarchive"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# --- the portal -----------------------------------------------------------
+PORTAL_URL = "https://gz.cri.cn"
+PORTAL_SECTIONS = ["老外在贵州", "Hi,贵州!"]
+PORTAL_ALL_SECTIONS = False
+PORTAL_MAX_ARTICLES = 0            # 0 = no limit
+PORTAL_RENDER = "auto"             # auto | always | never
+PORTAL_ALLOWED_HOSTS: list[str] = []   # extra hosts allowed besides the portal's own
+PORTAL_ASSET_HOSTS = ["*.cri.cn", "*.cri.com.cn", "*.crionline.cn"]
+PORTAL_GATEWAY_HOSTS = ["big5.cri.cn"]
+PORTAL_ARCHIVE_BOTH_SCRIPTS = False
+PORTAL_TRACKING_PARAMS = [
+    "utm_*", "spm", "from", "isappinstalled", "share*", "wx*", "fbclid", "gclid",
+    "source", "src", "ref", "timestamp", "_t",
+]
+PORTAL_DOWNLOAD_IMAGES = True
+
+# --- data directory (the CLI sets these from --data-dir) ----------------------
+DATA_DIR = "data"
+WARC_ENABLED = True
+WARC_DIR = "data/warc"
+WARC_PREFIX = "gzarchive"
+WARC_MAX_SIZE = 1_000_000_000
+WARC_OPERATOR = "gzarchive operator"
+WARC_ARCHIVE_IMAGES = True
+
+# --- MongoDB -------------------------------------------------------------------
+MONGODB_URI = ""                   # empty = embedded SecantusDB under DATA_DIR
+MONGODB_DATABASE = "gzarchive"
+MONGODB_BATCH_SIZE = 50
+MONGODB_RETRIES = 3
+
+# --- politeness and robustness ----------------------------------------------------
+USER_AGENT = "gzarchive/0.1 (+https://github.com/gzarchive/gzarchive; archiving crawler)"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.5
+AUTOTHROTTLE_MAX_DELAY = 30
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+RETRY_BACKOFF_BASE = 1.0
+RETRY_BACKOFF_MAX = 60.0
+HTTPERROR_ALLOWED_CODES: list[int] = []
+REDIRECT_ENABLED = True
+COOKIES_ENABLED = False
+REQUEST_FINGERPRINTER_CLASS = "crawler.urls.CanonicalRequestFingerprinter"
+
+# --- Scrapy 2.19 housekeeping ---------------------------------------------------
+REMOTE_CONTROL_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"
+
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.archive.middleware.WarcArchiveMiddleware": 950,
+}
+
+ITEM_PIPELINES = {
+    "pipelines.normalise.NormalisePipeline": 100,
+    "pipelines.store.MongoStorePipeline": 500,
+}
+
+EXTENSIONS = {
+    "crawler.progress.ProgressLog": 500,
+}
+
+# --- scrapy-playwright (only used for requests with meta["playwright"]) ---------
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+PLAYWRIGHT_LAUNCH_OPTIONS = {
+    "executable_path": "/usr/bin/chromium",
+    "headless": True,
+    "args": ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", "--disable-quic"],
+}
+PLAYWRIGHT_MAX_CONTEXTS = 2
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000

@@ -1,0 +1,319 @@
+"""Spider `section`: home navigation -> section listings -> articles (all their pages).
+
+Sections are found by their navigation label in either script, never by path.
+Listings filled in by JavaScript are rendered with scrapy-playwright when the
+render mode allows it (see crawler.rendering). Every failure is recorded in the
+crawl report with its URL; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import scrapy
+from scrapy import Request
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from crawler import rendering
+from crawler.config import PortalConfig
+from crawler.extract.article import parse_article
+from crawler.extract.charset import decode_html
+from crawler.extract.errors import ExtractionError
+from crawler.extract.listing import is_article_url, parse_listing
+from crawler.extract.nav import find_nav_links, find_section
+from crawler.failures import classify_failure
+from crawler.items import ArticleItem, SectionLinkItem
+from crawler.report import CrawlReport
+from crawler.scope import Scope
+from crawler.textnorm import fold_label, to_simplified
+from crawler.urls import canonicalize, is_gateway
+
+logger = logging.getLogger(__name__)
+
+MAX_ARTICLE_PAGES = 30
+
+
+@dataclass
+class ArticleState:
+    """One article being assembled from its pages; shared by all requests of it."""
+
+    url: str
+    sections: set[str]
+    urls: set[str] = field(default_factory=set)
+    pages: list[Any] = field(default_factory=list)
+    page_urls: set[str] = field(default_factory=set)
+    warc: dict[str, Any] | None = None
+    validators: dict[str, str | None] = field(default_factory=dict)
+    fetched_url: str = ""
+    emitted: bool = False
+
+
+class SectionSpider(scrapy.Spider):
+    """Crawl the given sections of the portal (``-a section=老外在貴州[,Hi,貴州!]``)."""
+
+    name = "section"
+
+    def __init__(self, section: str | None = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._section_arg = section
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> SectionSpider:
+        spider: SectionSpider = super().from_crawler(crawler, *args, **kwargs)
+        if spider._section_arg:
+            crawler.settings.frozen = False
+            crawler.settings.set("PORTAL_SECTIONS", _split_sections(spider._section_arg))
+            crawler.settings.frozen = True
+        spider.config = PortalConfig.from_settings(crawler.settings)
+        spider.scope = Scope(spider.config)
+        spider.allowed_domains = spider.scope.allowed_domains()
+        spider.report = CrawlReport()
+        spider.articles = {}
+        spider.article_requests = 0
+        spider.render_sections = set()
+        spider.render_available = rendering.is_enabled(crawler.settings)
+        return spider
+
+    config: PortalConfig
+    scope: Scope
+    report: CrawlReport
+    articles: dict[str, ArticleState]
+    article_requests: int
+    render_sections: set[str]
+    render_available: bool
+
+    # -- entry --------------------------------------------------------------
+    async def start(self) -> AsyncIterator[Request]:
+        yield Request(
+            self.config.portal_url + "/",
+            callback=self.parse_home,
+            errback=self.on_home_error,
+            meta={"portal_kind": "nav"},
+        )
+
+    def on_home_error(self, failure: Failure) -> None:
+        kind = classify_failure(failure)
+        url = failure.request.url if hasattr(failure, "request") else self.config.portal_url
+        self.report.fail(kind, url, self.crawler.stats)
+        self.report.set_fatal(
+            "portal-unreachable",
+            f"portal unreachable: {url} ({kind}: {failure.getErrorMessage()})",
+        )
+
+    def parse_home(self, response: Response) -> Iterator[Request]:
+        text = self._text(response)
+        links = find_nav_links(text, response.url)
+        wanted: list[tuple[str, Any]] = []
+        if self.config.all_sections:
+            seen: set[str] = set()
+            for link in links:
+                if fold_label(link.label) not in seen and self.scope.allows_page(link.url):
+                    seen.add(fold_label(link.label))
+                    wanted.append((link.label, link))
+        else:
+            for label in self.config.sections:
+                link = find_section(links, label)
+                if link is None:
+                    self.report.fail("section-not-found", label, self.crawler.stats)
+                    self.report.set_fatal(
+                        "section-not-found",
+                        f"section {label!r} not found in the navigation of {response.url} "
+                        f"(labels seen: {', '.join(sorted({n.label for n in links})) or 'none'})",
+                    )
+                    continue
+                wanted.append((label, link))
+        for _, link in wanted:
+            section = to_simplified(link.label.strip())
+            self.report.sections[section] = link.url
+            logger.info("section %s -> %s", section, link.url)
+            yield self._listing_request(link.url, section, page=1)
+
+    # -- listings -------------------------------------------------------------
+    def _listing_request(self, url: str, section: str, page: int,
+                         render: bool = False) -> Request:
+        meta: dict[str, Any] = {"portal_kind": "listing", "portal_section": section,
+                                "portal_page": page}
+        render = render or self.config.render == "always" or section in self.render_sections
+        if render and self.render_available:
+            meta.update(rendering.listing_meta())
+        return Request(url, callback=self.parse_listing, errback=self.on_error, meta=meta,
+                       dont_filter=bool(meta.get("playwright")))
+
+    def parse_listing(self, response: Response) -> Iterator[Request | SectionLinkItem]:
+        section = response.meta["portal_section"]
+        page = response.meta.get("portal_page", 1)
+        listing = parse_listing(self._text(response), response.url)
+        rendered = "playwright" in response.flags
+        self.crawler.stats.inc_value(f"portal/listing_pages/{'rendered' if rendered else 'html'}")
+        if not listing.entries and listing.has_scripts and not rendered:
+            if self.config.render != "never" and self.render_available:
+                logger.info("listing %s has no article links but scripts: rendering", response.url)
+                self.render_sections.add(section)
+                yield self._listing_request(response.url, section, page, render=True)
+            else:
+                reason = ("--render never" if self.config.render == "never"
+                          else "no browser available")
+                self.report.needs_rendering.setdefault(section, response.url)
+                self.report.fail("needs-rendering", response.url, self.crawler.stats)
+                logger.error("section %s: listing %s is filled by JavaScript but %s; its "
+                             "articles cannot be found", section, response.url, reason)
+            return
+        if not listing.entries:
+            self.report.fail("empty-listing", response.url, self.crawler.stats)
+        for entry in listing.entries:
+            yield from self._follow_article(entry.url, section, response)
+        if listing.next_page and self.scope.allows_page(listing.next_page):
+            yield self._listing_request(listing.next_page, section, page + 1)
+
+    def _follow_article(self, href: str, section: str,
+                        response: Response) -> Iterator[Request | SectionLinkItem]:
+        if not self.scope.allows_page(href):
+            self.report.fail("offsite-skipped", href, self.crawler.stats)
+            return
+        url = canonicalize(href, self.config.tracking_params)
+        state = self.articles.get(url)
+        if state is not None:
+            state.urls.add(href)
+            if section not in state.sections:
+                state.sections.add(section)
+                if state.emitted:
+                    yield SectionLinkItem(url=url, section=section, seen_url=href)
+            return
+        if self.config.max_articles and self.article_requests >= self.config.max_articles:
+            return
+        state = ArticleState(url=url, sections={section}, urls={href, url})
+        self.articles[url] = state
+        self.article_requests += 1
+        self.report.articles_found[section] += 1
+        fetch = href if self.config.archive_both_scripts else url
+        yield Request(fetch, callback=self.parse_article, errback=self.on_error,
+                      meta={"portal_kind": "article", "portal_section": section,
+                            "portal_article": state})
+
+    # -- articles -------------------------------------------------------------
+    def parse_article(self, response: Response) -> Iterator[Request | ArticleItem]:
+        state: ArticleState = response.meta["portal_article"]
+        for redirected in response.meta.get("redirect_urls", []):
+            state.urls.add(redirected)
+        if not state.pages:
+            state.fetched_url = response.url
+            state.warc = response.meta.get("warc_record")
+            state.validators = {
+                "etag": _header(response, "ETag"),
+                "last_modified": _header(response, "Last-Modified"),
+            }
+            final = canonicalize(response.url, self.config.tracking_params)
+            if final != state.url:
+                state.urls.add(response.url)
+        try:
+            page = parse_article(self._text(response), response.url)
+        except ExtractionError as exc:
+            self.report.fail(f"extraction-{exc.reason}", response.url, self.crawler.stats)
+            logger.warning("extraction failed: %s", exc)
+            if state.pages:  # a continuation page failed: keep the pages we have
+                yield from self._emit(state, partial=True)
+            return
+        for warning in page.warnings:
+            self.crawler.stats.inc_value(f"portal/extract/fallback/{warning}")
+        state.pages.append(page)
+        state.page_urls.add(canonicalize(response.url, self.config.tracking_params))
+        yield from self._image_requests(page, response)
+        nxt = page.next_page
+        if nxt and self.scope.allows_page(nxt) and len(state.pages) < MAX_ARTICLE_PAGES:
+            canonical_next = canonicalize(nxt, self.config.tracking_params)
+            if canonical_next not in state.page_urls:
+                yield Request(canonical_next, callback=self.parse_article,
+                              errback=self.on_continuation_error,
+                              meta={"portal_kind": "page", "portal_article": state,
+                                    "portal_section": response.meta.get("portal_section")})
+                return
+        yield from self._emit(state)
+
+    def _image_requests(self, page: Any, response: Response) -> Iterator[Request]:
+        if not self.config.download_images:
+            return
+        for image in page.images:
+            if self.scope.allows_asset(image.url):
+                yield Request(image.url, callback=self.parse_image, errback=self.on_error,
+                              priority=-10, meta={"portal_kind": "image"})
+            else:
+                self.report.fail("offsite-skipped", image.url, self.crawler.stats)
+
+    def parse_image(self, response: Response) -> None:
+        self.crawler.stats.inc_value("portal/images")
+
+    def _emit(self, state: ArticleState, partial: bool = False) -> Iterator[ArticleItem]:
+        if state.emitted:
+            return
+        state.emitted = True
+        first = state.pages[0]
+        if partial:
+            self.report.fail("article-incomplete", state.url, self.crawler.stats)
+        yield ArticleItem(
+            url=state.url,
+            urls=sorted(state.urls),
+            title=first.title,
+            published_at=first.published_at,
+            source=first.source,
+            editor=first.editor,
+            chief_editor=first.chief_editor,
+            sections=sorted(state.sections),
+            paragraphs=[p for pg in state.pages for p in pg.paragraphs],
+            images=[{"url": im.url, "caption": im.caption} for pg in state.pages
+                    for im in pg.images],
+            warc=state.warc,
+            fetched_at=datetime.now(UTC),
+            template=first.template,
+            pages=len(state.pages),
+            script="traditional" if is_gateway(state.fetched_url) else "simplified",
+            http_validators=state.validators,
+        )
+
+    # -- errors -----------------------------------------------------------------
+    def on_error(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        url = request.url if request is not None else "?"
+        kind = classify_failure(failure)
+        self.report.fail(kind, url, self.crawler.stats)
+        level = logging.INFO if kind in ("robots-disallowed", "offsite-skipped") else logging.WARNING
+        logger.log(level, "%s: %s (%s)", kind, url, failure.getErrorMessage())
+
+    def on_continuation_error(self, failure: Failure) -> Iterator[ArticleItem]:
+        self.on_error(failure)
+        state: ArticleState = failure.request.meta["portal_article"]
+        yield from self._emit(state, partial=True)
+
+    # -- helpers ------------------------------------------------------------------
+    def _text(self, response: Response) -> str:
+        if "playwright" in response.flags:
+            return response.text
+        charset = None
+        content_type = _header(response, "Content-Type") or ""
+        for part in content_type.split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "charset" and value:
+                charset = value.strip("\"' ")
+        decoded = decode_html(response.body, charset)
+        if decoded.lied:
+            self.crawler.stats.inc_value("portal/charset/mislabelled")
+            logger.info("charset label %s of %s was wrong; decoded as %s",
+                        decoded.declared, response.url, decoded.encoding)
+        return decoded.text
+
+
+def _header(response: Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def _split_sections(arg: str) -> list[str]:
+    """``-a section=A`` or ``-a section=A|B`` (labels themselves may contain commas)."""
+    return [s.strip() for s in arg.split("|") if s.strip()]
+
+
+__all__ = ["SectionSpider", "is_article_url"]

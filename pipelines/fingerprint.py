@@ -1,0 +1,27 @@
+"""Script-insensitive content fingerprints: the gateway twin and the simplified page of
+one story hash alike (OpenCC t2s, whitespace and punctuation folded, 産 -> 产)."""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+
+from crawler.textnorm import to_simplified
+
+_EXTRA_FOLDS = str.maketrans({"産": "产"})
+
+
+def fold_text(text: str) -> str:
+    """Simplified script, NFKC, no whitespace or punctuation, lower-cased."""
+    simplified = to_simplified(text.translate(_EXTRA_FOLDS))
+    normalised = unicodedata.normalize("NFKC", simplified).casefold()
+    return "".join(
+        ch for ch in normalised
+        if not ch.isspace() and not unicodedata.category(ch).startswith(("P", "S", "Z", "C"))
+    )
+
+
+def content_hash(title: str, body: str) -> str:
+    """sha256 (hex) of the folded title and body."""
+    folded = fold_text(title) + "\x00" + fold_text(body)
+    return hashlib.sha256(folded.encode("utf-8")).hexdigest()
