@@ -1,0 +1,3 @@
+"""Project-wide fixtures: the offline replica and a MongoDB server (MONGODB_URI or SecantusDB)."""
+
+from tests.replica.fixtures import *  # noqa: F403
