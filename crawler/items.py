@@ -30,8 +30,12 @@ class ArticleItem(scrapy.Item):
 
 
 class SectionLinkItem(scrapy.Item):
-    """An already scheduled article seen again under another section: merge the label."""
+    """An article already stored or emitted, seen again: merge sections and URLs.
+
+    ``unchanged`` is true for a 304 answer to a conditional request (touch last_seen).
+    """
 
     url = scrapy.Field()
-    section = scrapy.Field()
-    seen_url = scrapy.Field()
+    sections = scrapy.Field()
+    urls = scrapy.Field()
+    unchanged = scrapy.Field()

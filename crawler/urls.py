@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from scrapy import Request
 from scrapy.utils.request import RequestFingerprinter
@@ -21,12 +21,14 @@ DEFAULT_TRACKING_PARAMS: tuple[str, ...] = (
     "source", "src", "ref", "timestamp", "_t",
 )
 
-_GATEWAY = re.compile(r"^/gate/big5/(?P<host>[^/]+)(?P<path>/.*)?$", re.IGNORECASE)
+_GATEWAY = re.compile(r"^/gate/big5/(?P<host>[^/?#]+)(?P<path>/.*)?$", re.IGNORECASE)
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
 def _is_tracking(name: str, patterns: Iterable[str]) -> bool:
     lowered = name.lower()
     for pattern in patterns:
+        pattern = pattern.lower()
         if pattern.endswith("*"):
             if lowered.startswith(pattern[:-1]):
                 return True
@@ -37,7 +39,7 @@ def _is_tracking(name: str, patterns: Iterable[str]) -> bool:
 
 def gateway_target(url: str) -> str | None:
     """The simplified-site URL behind a gateway twin, or None if *url* is not one."""
-    parts = urlsplit(url)
+    parts = urlsplit(url.strip())
     match = _GATEWAY.match(parts.path)
     if not match:
         return None
@@ -48,53 +50,106 @@ def is_gateway(url: str) -> bool:
     return gateway_target(url) is not None
 
 
-def canonicalize(url: str, tracking: Iterable[str] = DEFAULT_TRACKING_PARAMS) -> str:
-    """Return the canonical form of *url*; idempotent."""
-    tracking = tuple(tracking)
-    # Gateway twins can nest when a gateway page links to another gateway URL.
-    for _ in range(3):
-        target = gateway_target(url)
-        if target is None:
-            break
+def _strip_gateways(url: str) -> str:
+    # Gateway twins can nest when a gateway page links to another gateway URL; each
+    # step shortens the path, so the loop ends.
+    while (target := gateway_target(url)) is not None:
         url = target
-    parts = urlsplit(url.strip())
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if not _is_tracking(k, tracking)]
-    netloc = parts.netloc.lower()
+    return url
+
+
+def _clean_query(query: str, tracking: tuple[str, ...]) -> str:
+    # Work on the raw pairs: decoding and re-encoding them (parse_qsl/urlencode)
+    # would mangle GBK-encoded values and blank parameters.
+    kept = [pair for pair in query.split("&")
+            if pair and not _is_tracking(unquote(pair.split("=", 1)[0]).strip(), tracking)]
+    return "&".join(kept)
+
+
+def _normalise(url: str, tracking: tuple[str, ...]) -> str:
+    parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if (scheme, netloc.rsplit(":", 1)[-1]) in (("http", "80"), ("https", "443")):
-        netloc = netloc.rsplit(":", 1)[0]
-    rebuilt = urlunsplit((scheme, netloc, parts.path or "/", urlencode(query), ""))
-    return canonicalize_url(rebuilt, keep_fragments=False)
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: leave the netloc alone
+        netloc = parts.netloc.lower()
+    else:
+        netloc = host
+        if port is not None and str(port) != _DEFAULT_PORTS.get(scheme):
+            netloc = f"{host}:{port}"
+    rebuilt = urlunsplit((scheme, netloc, parts.path or "/",
+                          _clean_query(parts.query, tracking), ""))
+    try:
+        return canonicalize_url(rebuilt, keep_fragments=False)
+    except ValueError:  # e.g. a port out of range: keep what we have, never crash a parse
+        return rebuilt
+
+
+def canonicalize(url: str, tracking: Iterable[str] = DEFAULT_TRACKING_PARAMS) -> str:
+    """Return the canonical form of *url*; idempotent.
+
+    Gateway twins become the simplified-site URL, tracking parameters (names or
+    ``prefix*`` patterns, case-insensitive) and fragments go, the host is
+    lower-cased, default ports dropped, the query sorted (w3lib).
+    """
+    patterns = tuple(tracking)
+    current = url.strip()
+    # w3lib may decode escapes (``/%67ate/big5/...``) and so reveal a gateway path
+    # or a tracking name: normalise to a fixed point so the result is idempotent.
+    for _ in range(8):
+        result = _normalise(_strip_gateways(current), patterns)
+        if result == current:
+            break
+        current = result
+    return current
 
 
 def gateway_twin(url: str, gateway_base: str) -> str:
-    """The gateway (traditional) twin of a canonical URL, e.g. for archiving both scripts."""
-    parts = urlsplit(url)
+    """The gateway (traditional) twin of a canonical URL, e.g. for archiving both scripts.
+
+    *gateway_base* is the gateway's origin (``https://big5.cri.cn``); a URL that is
+    already a twin is first mapped back to its target, so twins never nest.
+    """
+    parts = urlsplit(_strip_gateways(url.strip()))
     base = gateway_base.rstrip("/")
-    tail = parts.path + (f"?{parts.query}" if parts.query else "")
+    tail = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return f"{base}/gate/big5/{parts.netloc}{tail}"
 
 
 class CanonicalRequestFingerprinter(RequestFingerprinter):
     """Fingerprints requests by canonical URL so twins and tracked links collapse.
 
-    Settings: ``PORTAL_TRACKING_PARAMS`` (list) and ``PORTAL_ARCHIVE_BOTH_SCRIPTS``
-    (bool; when true a gateway twin keeps its own fingerprint). A request whose
-    meta has ``portal_raw_fingerprint`` is fingerprinted as is.
+    Settings: ``PORTAL_TRACKING_PARAMS`` (list; unset = DEFAULT_TRACKING_PARAMS) and
+    ``PORTAL_ARCHIVE_BOTH_SCRIPTS`` (bool; when true a gateway twin keeps a
+    fingerprint of its own, still free of tracking parameters and host case). A
+    request whose meta has ``portal_raw_fingerprint`` is fingerprinted as is.
     """
 
     def __init__(self, crawler=None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(crawler)
         settings = crawler.settings if crawler else None
-        self._tracking = tuple(settings.getlist("PORTAL_TRACKING_PARAMS")) if settings else ()
-        self._tracking = self._tracking or DEFAULT_TRACKING_PARAMS
+        configured = settings.get("PORTAL_TRACKING_PARAMS") if settings else None
+        self._tracking: tuple[str, ...] = (
+            DEFAULT_TRACKING_PARAMS if configured is None
+            else tuple(settings.getlist("PORTAL_TRACKING_PARAMS")))  # type: ignore[union-attr]
         self._both = settings.getbool("PORTAL_ARCHIVE_BOTH_SCRIPTS") if settings else False
 
+    def canonical_url(self, url: str) -> str:
+        """The URL the fingerprint is computed from."""
+        canonical = canonicalize(url, self._tracking)
+        if self._both and is_gateway(url):
+            gateway = urlsplit(url.strip())
+            base = urlunsplit((gateway.scheme.lower(), gateway.netloc.lower(), "", "", ""))
+            return gateway_twin(canonical, base)
+        return canonical
+
     def fingerprint(self, request: Request) -> bytes:
-        if request.meta.get("portal_raw_fingerprint") or (self._both and is_gateway(request.url)):
+        if request.meta.get("portal_raw_fingerprint"):
             return super().fingerprint(request)
-        canonical = canonicalize(request.url, self._tracking)
+        canonical = self.canonical_url(request.url)
         if canonical == request.url:
             return super().fingerprint(request)
         return super().fingerprint(request.replace(url=canonical))

@@ -10,10 +10,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from crawler.cli import crawl, export
+from crawler.archive import cli as warc
+from crawler.cli import crawl, export, query, stats
 from crawler.cli.common import EXIT_USAGE, CliError
 
-COMMANDS = (crawl, export)
+COMMANDS = (crawl, export, query, stats, warc)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from crawler.cli.common import (
     EXIT_USAGE,
     CliError,
     add_common,
+    open_store,
 )
 
 DEFAULT_SECTIONS = ("老外在貴州", "Hi,貴州!")
@@ -87,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = build_settings(args)
     Path(settings["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(SectionSpider)
     process.crawl(crawler)
@@ -98,7 +101,41 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("the crawl did not start (see the log above)", EXIT_ERROR)
     code = exit_code(report, stats)
     print_summary(report, stats, settings, code, quiet=args.quiet)
+    record_run(args, settings, started, stats, report, code)
     return code
+
+
+def record_run(args: argparse.Namespace, settings: Any, started: datetime,
+               stats: dict[str, Any], report: Any, code: int) -> None:
+    """Store the run's summary in `crawl_runs` (a failure here is logged, not fatal)."""
+    from storage.mongo.errors import StoreUnavailable
+    from storage.mongo.runs import RunRepository
+
+    counts = {key.split("/", 2)[-1]: value for key, value in stats.items()
+              if key.startswith("archive/mongo/") and isinstance(value, int)}
+    counts.update({
+        "pages": stats.get("downloader/response_count", 0),
+        "articles": stats.get("item_scraped_count", 0),
+        "warc_records": stats.get("archive/warc/records", 0),
+    })
+    run_settings = {
+        "portal_url": settings["PORTAL_URL"],
+        "sections": settings.getlist("PORTAL_SECTIONS"),
+        "all": settings.getbool("PORTAL_ALL_SECTIONS"),
+        "render": settings["PORTAL_RENDER"],
+        "max_articles": settings.getint("PORTAL_MAX_ARTICLES"),
+        "data_dir": settings["DATA_DIR"],
+    }
+    try:
+        with open_store(args) as repo:
+            runs = RunRepository(repo.db)
+            run_id = runs.start(run_settings, now=started)
+            errors = report.as_dict()
+            runs.finish(run_id, counts=counts, errors=errors["failures"] | {
+                "fatal": errors["fatal"], "needs_rendering": errors["needs_rendering"]},
+                exit_status=code)
+    except (CliError, StoreUnavailable) as exc:
+        logging.getLogger(__name__).warning("could not record the run in crawl_runs: %s", exc)
 
 
 def exit_code(report: Any, stats: dict[str, Any]) -> int:

@@ -12,10 +12,11 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import scrapy
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
@@ -32,10 +33,13 @@ from crawler.report import CrawlReport
 from crawler.scope import Scope
 from crawler.textnorm import fold_label, to_simplified
 from crawler.urls import canonicalize, is_gateway
+from storage.crawlstate import CrawlState
 
 logger = logging.getLogger(__name__)
 
 MAX_ARTICLE_PAGES = 30
+MAX_REDIRECTS = 5
+REDIRECT_CODES = (301, 302, 303, 307, 308)
 
 
 @dataclass
@@ -77,7 +81,20 @@ class SectionSpider(scrapy.Spider):
         spider.article_requests = 0
         spider.render_sections = set()
         spider.render_available = rendering.is_enabled(crawler.settings)
+        spider.incremental = crawler.settings.getbool("PORTAL_INCREMENTAL", True)
+        spider.stop_after_known = crawler.settings.getint("PORTAL_STOP_AFTER_KNOWN_PAGES", 1)
+        spider.known_pages = {}
+        state_path = Path(crawler.settings.get("DATA_DIR", "data")) / "state" / "crawl.sqlite"
+        spider.crawl_state = CrawlState(state_path)
+        crawler.signals.connect(spider._open_state, signal=signals.spider_opened)
+        crawler.signals.connect(spider._close_state, signal=signals.spider_closed)
         return spider
+
+    def _open_state(self, spider: Any) -> None:
+        self.crawl_state.open()
+
+    def _close_state(self, spider: Any, reason: str) -> None:
+        self.crawl_state.close()
 
     config: PortalConfig
     scope: Scope
@@ -86,9 +103,21 @@ class SectionSpider(scrapy.Spider):
     article_requests: int
     render_sections: set[str]
     render_available: bool
+    incremental: bool
+    stop_after_known: int
+    known_pages: dict[str, int]
+    crawl_state: CrawlState
 
     # -- entry --------------------------------------------------------------
     async def start(self) -> AsyncIterator[Request]:
+        # Articles linked but not stored when a previous run stopped come first.
+        resumed = self.crawl_state.pending()
+        if resumed:
+            logger.info("resuming: %d article(s) pending from an interrupted run", len(resumed))
+            self.crawler.stats.set_value("portal/resumed", len(resumed))
+        for url, sections in resumed:
+            for request in self._article_request(url, set(sections), url):
+                yield request
         yield Request(
             self.config.portal_url + "/",
             callback=self.parse_home,
@@ -165,8 +194,22 @@ class SectionSpider(scrapy.Spider):
             return
         if not listing.entries:
             self.report.fail("empty-listing", response.url, self.crawler.stats)
+        known = 0
         for entry in listing.entries:
+            canonical = canonicalize(entry.url, self.config.tracking_params)
+            if self.incremental and self.crawl_state.known(canonical):
+                known += 1
             yield from self._follow_article(entry.url, section, response)
+        if listing.entries and known == len(listing.entries):
+            self.known_pages[section] = self.known_pages.get(section, 0) + 1
+        else:
+            self.known_pages[section] = 0
+        if (self.incremental and self.stop_after_known
+                and self.known_pages[section] >= self.stop_after_known):
+            logger.info("section %s: page %d holds only known articles; not walking further "
+                        "(PORTAL_STOP_AFTER_KNOWN_PAGES=%d)", section, page, self.stop_after_known)
+            self.crawler.stats.inc_value("portal/listing/stopped_early")
+            return
         if listing.next_page and self.scope.allows_page(listing.next_page):
             yield self._listing_request(listing.next_page, section, page + 1)
 
@@ -182,22 +225,53 @@ class SectionSpider(scrapy.Spider):
             if section not in state.sections:
                 state.sections.add(section)
                 if state.emitted:
-                    yield SectionLinkItem(url=url, section=section, seen_url=href)
+                    yield SectionLinkItem(url=url, sections=[section], urls=[href],
+                                          unchanged=False)
             return
         if self.config.max_articles and self.article_requests >= self.config.max_articles:
             return
-        state = ArticleState(url=url, sections={section}, urls={href, url})
+        self.report.articles_found[section] += 1
+        yield from self._article_request(url, {section}, href)
+
+    def _article_request(self, url: str, sections: set[str], href: str,
+                         hops: int = 0, aliases: set[str] | None = None) -> Iterator[Request]:
+        state = ArticleState(url=url, sections=set(sections), urls={href, url, *(aliases or ())})
         self.articles[url] = state
         self.article_requests += 1
-        self.report.articles_found[section] += 1
+        self.crawl_state.add_pending(url, sections)
         fetch = href if self.config.archive_both_scripts else url
+        # Redirects are followed here, not by RedirectMiddleware, so that an old URL and
+        # its target end as one article whatever order they are met in.
+        meta: dict[str, Any] = {"portal_kind": "article", "portal_article": state,
+                                "portal_section": sorted(sections)[0] if sections else None,
+                                "portal_hops": hops, "dont_redirect": True,
+                                "handle_httpstatus_list": list(REDIRECT_CODES)}
+        headers: dict[str, str] = {}
+        known = self.crawl_state.validators(url) if self.incremental else None
+        if known is not None:
+            if known.etag:
+                headers["If-None-Match"] = known.etag
+            if known.last_modified:
+                headers["If-Modified-Since"] = known.last_modified
+            if headers:
+                meta["handle_httpstatus_list"] = [*REDIRECT_CODES, 304]
+                meta["portal_conditional"] = True
+                self.crawler.stats.inc_value("portal/conditional_requests")
         yield Request(fetch, callback=self.parse_article, errback=self.on_error,
-                      meta={"portal_kind": "article", "portal_section": section,
-                            "portal_article": state})
+                      meta=meta, headers=headers or None)
 
     # -- articles -------------------------------------------------------------
     def parse_article(self, response: Response) -> Iterator[Request | ArticleItem]:
         state: ArticleState = response.meta["portal_article"]
+        if response.status == 304:
+            self.crawler.stats.inc_value("portal/not_modified")
+            state.emitted = True
+            yield SectionLinkItem(url=state.url, sections=sorted(state.sections),
+                                  urls=sorted(state.urls), unchanged=True)
+            return
+        if response.status in REDIRECT_CODES:
+            yield from self._follow_redirect(state, response)
+            return
         for redirected in response.meta.get("redirect_urls", []):
             state.urls.add(redirected)
         if not state.pages:
@@ -233,6 +307,35 @@ class SectionSpider(scrapy.Spider):
                                     "portal_section": response.meta.get("portal_section")})
                 return
         yield from self._emit(state)
+
+    def _follow_redirect(self, state: ArticleState,
+                         response: Response) -> Iterator[Request | SectionLinkItem]:
+        location = _header(response, "Location")
+        hops = response.meta.get("portal_hops", 0) + 1
+        self.crawler.stats.inc_value("portal/redirects")
+        if not location or hops > MAX_REDIRECTS:
+            self.report.fail("redirect-broken" if not location else "redirect-loop",
+                             response.url, self.crawler.stats)
+            return
+        target = response.urljoin(location)
+        if not self.scope.allows_page(target):
+            self.report.fail("offsite-skipped", target, self.crawler.stats)
+            return
+        canonical = canonicalize(target, self.config.tracking_params)
+        # The alias is done: the article lives on under its target's URL.
+        self.crawl_state.mark_done([state.url])
+        state.emitted = True
+        existing = self.articles.get(canonical)
+        if existing is not None and existing is not state:
+            existing.urls.update(state.urls)
+            new_sections = state.sections - existing.sections
+            existing.sections.update(state.sections)
+            if existing.emitted and (new_sections or state.urls - {canonical}):
+                yield SectionLinkItem(url=canonical, sections=sorted(existing.sections),
+                                      urls=sorted(state.urls), unchanged=False)
+            return
+        yield from self._article_request(canonical, state.sections, target, hops=hops,
+                                         aliases=state.urls)
 
     def _image_requests(self, page: Any, response: Response) -> Iterator[Request]:
         if not self.config.download_images:

@@ -1,0 +1,374 @@
+"""Downloader middleware that archives every HTTP exchange of the crawl into WARC files.
+
+Install it at priority 950 (see crawler/settings.py)::
+
+    DOWNLOADER_MIDDLEWARES = {"crawler.archive.middleware.WarcArchiveMiddleware": 950}
+
+At 950 its ``process_request`` runs *last* among request middlewares (so the headers it
+records are the final ones, Accept-Encoding and User-Agent included) and its
+``process_response`` runs *first*, before HttpCompressionMiddleware (590) decodes the
+body and before Redirect/Retry act: robots.txt, 3xx, 4xx and 5xx are archived exactly
+as received (still content-encoded; de-chunked by Twisted, so Transfer-Encoding is
+renamed by the writer).
+
+What each response becomes:
+- ``request`` + ``response`` records (WARC-Concurrent-To both ways);
+- a 304 -> ``request`` + ``revisit`` (server-not-modified, refers to the last capture);
+- a 2xx whose payload digest was already archived for that URL (DigestIndex, sqlite,
+  kept across crawls) -> ``request`` + ``revisit`` (identical-payload-digest);
+- a response rendered by scrapy-playwright (``"playwright"`` in flags: a DOM, not
+  server bytes) -> a ``conversion`` record referring to the page's archived response;
+  skipped (and counted) when no such response exists;
+- responses flagged ``"cached"`` (HTTP cache) and requests with
+  ``meta["warc_skip"]`` are not archived; images neither when WARC_ARCHIVE_IMAGES=False.
+
+After writing, ``request.meta["warc_record"] = {"file": NAME.warc.gz, "offset": N}``
+points at the response (or revisit) record. For a rendered page it points at the
+response the conversion refers to, and ``meta["warc_conversion"]`` at the conversion.
+
+Metadata: spiders call :func:`crawler.archive.signals.archive_outlinks`; this
+middleware writes one ``metadata`` record (``outlink: URL`` lines) per call.
+
+Settings: WARC_ENABLED (True; False raises NotConfigured), WARC_DIR ("data/warc"),
+WARC_PREFIX ("gzarchive"), WARC_MAX_SIZE (1_000_000_000), WARC_OPERATOR (""),
+WARC_ARCHIVE_IMAGES (True), WARC_DIGEST_DB (WARC_DIR/../state/warc-digests.sqlite3).
+Stats: archive/warc/records, archive/warc/bytes, archive/warc/files, archive/warc/revisits,
+archive/warc/conversions, archive/warc/metadata, archive/warc/skipped/{why},
+archive/warc/errors/{ExceptionClass}, archive/warc/recovered.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections import OrderedDict
+from datetime import UTC, datetime
+from http import HTTPStatus
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit
+
+import scrapy
+import warcio
+from scrapy import signals
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.utils.defer import deferred_from_coro
+from twisted.internet import threads
+from twisted.internet.defer import Deferred, DeferredList
+
+from storage.warc.digests import DigestIndex
+from storage.warc.exchange import HttpExchange, RecordLocation
+from storage.warc.index import INDEX_NAME, remove_from_index, update_index
+from storage.warc.recovery import recover_open_files
+from storage.warc.writer import (
+    PROFILE_IDENTICAL_PAYLOAD,
+    PROFILE_SERVER_NOT_MODIFIED,
+    WarcWriter,
+    sha1_digest,
+)
+
+from .config import WarcConfig
+from .signals import outlinks_found
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+logger = logging.getLogger(__name__)
+
+_META_DATE = "_warc_date"
+_META_HEADERS = "_warc_request_headers"
+_RECENT_MAX = 20_000
+
+
+def _software_version() -> str:
+    try:
+        return metadata.version("gzarchive")
+    except metadata.PackageNotFoundError:
+        return "0.1.0"
+
+
+def _pairs(headers: Any) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for key, values in headers.items():
+        name = key.decode("latin-1") if isinstance(key, bytes) else str(key)
+        for value in values:
+            out.append((name, value.decode("latin-1") if isinstance(value, bytes) else str(value)))
+    return out
+
+
+def _http_version(protocol: str | None) -> str:
+    if not protocol:
+        return "HTTP/1.1"
+    if protocol.lower() in ("h2", "http/2", "http/2.0"):
+        return "HTTP/2"
+    return protocol
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+class WarcArchiveMiddleware:
+    """Archive raw request/response pairs (see the module docstring)."""
+
+    def __init__(self, crawler: Crawler, config: WarcConfig) -> None:
+        self.crawler = crawler
+        self.config = config
+        self.stats = crawler.stats
+        self.writer: WarcWriter | None = None
+        self.digests: DigestIndex | None = None
+        self._recent: OrderedDict[str, RecordLocation] = OrderedDict()
+        self._pending: set[Deferred[Any]] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        config = WarcConfig.from_settings(crawler.settings)
+        if not config.enabled:
+            raise NotConfigured("WARC archiving disabled by WARC_ENABLED=False")
+        mw = cls(crawler, config)
+        crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(mw.on_outlinks_found, signal=outlinks_found)
+        return mw
+
+    # ------------------------------------------------------------ lifecycle
+    def warcinfo(self) -> dict[str, str]:
+        """Fields of the warcinfo record that starts each file."""
+        s = self.crawler.settings
+        spider = getattr(self.crawler, "spider", None)
+        return {
+            "software": f"gzarchive/{_software_version()} (Scrapy {scrapy.__version__}; "
+                        f"warcio {getattr(warcio, '__version__', '?')})",
+            "format": "WARC File Format 1.0",
+            "conformsTo": "http://bibnum.bnf.fr/WARC/WARC_ISO_28500_version1_latestdraft.pdf",
+            "hostname": socket.gethostname(),
+            "operator": self.config.operator,
+            "isPartOf": str(s.get("BOT_NAME") or ""),
+            "description": f"spider {getattr(spider, 'name', '?')}",
+            "http-header-user-agent": str(s.get("USER_AGENT") or ""),
+            "robots": "obey" if s.getbool("ROBOTSTXT_OBEY") else "ignore",
+            "download-delay": str(s.get("DOWNLOAD_DELAY")),
+            "concurrent-requests": str(s.get("CONCURRENT_REQUESTS")),
+            "concurrent-requests-per-domain": str(s.get("CONCURRENT_REQUESTS_PER_DOMAIN")),
+            "autothrottle": str(s.getbool("AUTOTHROTTLE_ENABLED")),
+            "download-maxsize": str(s.get("DOWNLOAD_MAXSIZE")),
+            "archive-images": str(self.config.archive_images),
+            "portal-url": str(s.get("PORTAL_URL") or ""),
+        }
+
+    def open(self) -> None:
+        """Recover crashed files, open the digest index and the (lazy) writer."""
+        if self.writer is not None:
+            return
+        directory = self.config.directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.digests = DigestIndex(self.config.digest_db)
+        for report in recover_open_files(directory):
+            self.stats.inc_value("archive/warc/recovered")
+            logger.warning("WARC recovery: %s %s (%d records kept, %d bytes dropped)",
+                           report.action, report.path.name, report.records,
+                           report.bytes_dropped)
+            self.digests.forget(report.final_name, report.bytes_kept)
+            if report.final is not None:
+                update_index(report.final)
+            else:
+                remove_from_index(report.final_name, directory / INDEX_NAME)
+        self.writer = WarcWriter(directory, self.config.prefix, self.config.max_size,
+                                 self.warcinfo(), on_close=self._file_closed)
+
+    def close(self) -> None:
+        """Close the current file (renamed, indexed) and the digest index."""
+        writer, self.writer = self.writer, None
+        try:
+            if writer is not None:
+                writer.close()
+                self._update_stats(writer)
+        finally:
+            if self.digests is not None:
+                self.digests.close()
+                self.digests = None
+
+    def spider_opened(self, spider: Any = None) -> None:
+        self.open()
+
+    def spider_closed(self, spider: Any = None, reason: str = "") -> Deferred[Any]:
+        self.close()
+        return DeferredList(list(self._pending), consumeErrors=True)
+
+    def _file_closed(self, path: Path) -> None:
+        self.stats.inc_value("archive/warc/files")
+        from twisted.internet import reactor
+
+        if not getattr(reactor, "running", False):
+            self._index(path)
+            return
+        d: Deferred[None] = threads.deferToThread(self._index, path)
+        self._pending.add(d)
+
+        def _done(result: Any) -> Any:
+            self._pending.discard(d)
+            return result
+
+        d.addBoth(_done)
+
+    def _index(self, path: Path) -> None:
+        try:
+            update_index(path)
+        except Exception:
+            self.stats.inc_value("archive/warc/errors/index")
+            logger.error("could not index %s", path, exc_info=True)
+            raise
+
+    def _update_stats(self, writer: WarcWriter) -> None:
+        self.stats.set_value("archive/warc/records", writer.records_written)
+        self.stats.set_value("archive/warc/bytes", writer.bytes_written)
+
+    # -------------------------------------------------------------- requests
+    def process_request(self, request: Request) -> None:
+        request.meta[_META_DATE] = datetime.now(UTC)
+        request.meta[_META_HEADERS] = self._request_headers(request)
+        return None
+
+    @staticmethod
+    def _request_headers(request: Request) -> list[tuple[str, str]]:
+        headers = _pairs(request.headers)
+        names = {k.lower() for k, _ in headers}
+        if "host" not in names:
+            netloc = urlsplit(request.url).netloc.rpartition("@")[2]
+            headers.insert(0, ("Host", netloc))
+        if request.body and "content-length" not in names:
+            headers.append(("Content-Length", str(len(request.body))))
+        return headers
+
+    def process_exception(self, request: Request, exception: BaseException) -> None:
+        if not isinstance(exception, IgnoreRequest):
+            self.stats.inc_value(f"archive/warc/errors/{type(exception).__name__}")
+        return None
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        if self.writer is None:
+            return response
+        why = self._skip_reason(request, response)
+        if why:
+            self.stats.inc_value(f"archive/warc/skipped/{why}")
+            return response
+        try:
+            if "playwright" in response.flags:
+                self._archive_rendering(request, response)
+            else:
+                self._archive_exchange(request, response)
+        except Exception as exc:
+            self.stats.inc_value(f"archive/warc/errors/{type(exc).__name__}")
+            logger.error("could not archive %s", response.url, exc_info=True)
+            if isinstance(exc, OSError):
+                # disk full or gone: crawling on would fetch pages we cannot keep
+                if self.crawler.engine is not None:
+                    deferred_from_coro(
+                        self.crawler.engine.close_spider_async(reason="warc_write_error"))
+        finally:
+            self._update_stats(self.writer)
+        return response
+
+    def _skip_reason(self, request: Request, response: Response) -> str | None:
+        if request.meta.get("warc_skip"):
+            return "meta"
+        if "cached" in response.flags:
+            return "cached"
+        if not self.config.archive_images:
+            ctype = response.headers.get(b"Content-Type", b"") or b""
+            if request.meta.get("portal_kind") == "image" or ctype.startswith(b"image/"):
+                return "image"
+        return None
+
+    def _exchange(self, request: Request, response: Response) -> HttpExchange:
+        truncated = None
+        if "dataloss" in response.flags:
+            truncated = "disconnect"
+        elif "download_stopped" in response.flags:
+            truncated = "length"
+        ip = getattr(response, "ip_address", None)
+        return HttpExchange(
+            url=response.url,
+            method=request.method,
+            request_headers=request.meta.get(_META_HEADERS) or self._request_headers(request),
+            request_body=request.body or b"",
+            http_version=_http_version(getattr(response, "protocol", None)),
+            status=response.status,
+            reason=_reason(response.status),
+            response_headers=_pairs(response.headers),
+            body=response.body,
+            date=request.meta.get(_META_DATE) or datetime.now(UTC),
+            ip_address=str(ip) if ip else None,
+            truncated=truncated,
+        )
+
+    def _remember(self, url: str, location: RecordLocation) -> None:
+        self._recent[url] = location
+        self._recent.move_to_end(url)
+        while len(self._recent) > _RECENT_MAX:
+            self._recent.popitem(last=False)
+
+    def _archive_exchange(self, request: Request, response: Response) -> None:
+        assert self.writer is not None and self.digests is not None
+        ex = self._exchange(request, response)
+        if ex.status == 304:
+            prior = self.digests.latest(ex.url)
+            location = self.writer.write_revisit(
+                ex, prior.uri if prior else None, prior.date if prior else None,
+                PROFILE_SERVER_NOT_MODIFIED,
+                payload_digest=prior.payload_digest if prior else None,
+                refers_to_record_id=prior.record_id if prior else None)
+            self.stats.inc_value("archive/warc/revisits")
+        else:
+            digest = sha1_digest(ex.body)
+            prior = None
+            if 200 <= ex.status < 300 and ex.body and not ex.truncated:
+                prior = self.digests.lookup(ex.url, digest)
+            if prior is not None:
+                location = self.writer.write_revisit(
+                    ex, prior.uri, prior.date, PROFILE_IDENTICAL_PAYLOAD,
+                    payload_digest=digest, refers_to_record_id=prior.record_id)
+                self.stats.inc_value("archive/warc/revisits")
+            else:
+                location = self.writer.write_exchange(ex)
+                if 200 <= ex.status < 300 and not ex.truncated:
+                    self.digests.add(ex.url, digest, location.record_id, location.date,
+                                     location.file, location.offset, ex.status)
+        self._remember(ex.url, location)
+        request.meta["warc_record"] = location.as_meta()
+
+    def _archive_rendering(self, request: Request, response: Response) -> None:
+        assert self.writer is not None and self.digests is not None
+        prior = self.digests.latest(response.url)
+        if prior is None:
+            self.stats.inc_value("archive/warc/skipped/unlinked_conversion")
+            logger.warning("rendered page %s not archived: no archived response to refer to",
+                           response.url)
+            return
+        location = self.writer.write_conversion(
+            response.url, response.body, "text/html", prior.record_id,
+            date=request.meta.get(_META_DATE))
+        self.stats.inc_value("archive/warc/conversions")
+        request.meta["warc_record"] = {"file": prior.file, "offset": prior.offset}
+        request.meta["warc_conversion"] = location.as_meta()
+
+    # -------------------------------------------------------------- metadata
+    def on_outlinks_found(self, url: str, outlinks: list[str]) -> None:
+        """Write a ``metadata`` record listing ``outlinks`` of page ``url``."""
+        if self.writer is None or self.digests is None:
+            return
+        concerning = self._recent.get(url)
+        concerning_id = concerning.record_id if concerning else None
+        if concerning_id is None:
+            prior = self.digests.latest(url)
+            concerning_id = prior.record_id if prior else None
+        self.writer.write_metadata(url, [("outlink", link) for link in outlinks],
+                                   concerning=concerning_id)
+        self.stats.inc_value("archive/warc/metadata")
+        self._update_stats(self.writer)

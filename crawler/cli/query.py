@@ -1,0 +1,114 @@
+"""`gzarchive query` (search and filter, for people) and `gzarchive show URL`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from crawler.cli.common import EXIT_OK, EXIT_USAGE, CliError, add_common, open_store
+from crawler.cli.export import parse_date, section_label, write
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("query", help="search and filter stored articles")
+    parser.add_argument("--search", metavar="WORDS",
+                        help="words that must all occur in title or body (either script)")
+    parser.add_argument("--section", help="only this section (either script)")
+    parser.add_argument("--since", type=parse_date, help="published on or after DATE")
+    parser.add_argument("--until", type=parse_date, help="published before DATE")
+    parser.add_argument("--limit", type=int, default=20, help="at most N rows (0 = all)")
+    parser.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+    dup = parser.add_mutually_exclusive_group()
+    dup.add_argument("--hide-near-duplicates", dest="near_dups", action="store_false",
+                     help="leave out republished near-duplicates")
+    dup.add_argument("--show-near-duplicates", dest="near_dups", action="store_true",
+                     help="include them (default)")
+    parser.set_defaults(near_dups=True)
+    add_common(parser)
+    parser.set_defaults(func=run)
+
+    show = sub.add_parser("show", help="one article with its revisions and WARC location")
+    show.add_argument("url", help="canonical URL or any URL the article was seen at")
+    show.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_common(show)
+    show.set_defaults(func=run_show)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.limit < 0:
+        raise CliError("--limit must be >= 0", EXIT_USAGE)
+    with open_store(args) as repo:
+        docs = list(repo.find(section=section_label(args.section), since=args.since,
+                              until=args.until, search=args.search,
+                              limit=args.limit or None,
+                              include_near_duplicates=args.near_dups))
+        if args.format != "table":
+            write(docs, repo, args.format, sys.stdout)
+            return EXIT_OK
+        rows = [repo.to_export(doc) for doc in docs]
+    _table(rows, args)
+    return EXIT_OK
+
+
+def _table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} article(s)" + (f" matching {args.search!r}"
+                                                      if args.search else ""))
+    table.add_column("published (+08:00)", no_wrap=True)
+    table.add_column("sections")
+    table.add_column("title")
+    table.add_column("url", overflow="fold")
+    for row in rows:
+        title = row["title"] or ""
+        if row.get("near_duplicate_of"):
+            title += " [near-duplicate]"
+        table.add_row((row.get("published_at") or "")[:16].replace("T", " "),
+                      ", ".join(row.get("sections") or []), title, row["url"])
+    Console().print(table)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from crawler.urls import canonicalize
+
+    with open_store(args) as repo:
+        doc = repo.get(args.url) or repo.get(canonicalize(args.url))
+        if doc is None:
+            raise CliError(f"no stored article at {args.url}", EXIT_USAGE)
+        article = repo.to_export(doc)
+        revisions = [repo.to_export(r) | {k: _iso(r.get(k)) for k in
+                                          ("archived_at", "superseded_at")}
+                     for r in repo.revisions_of(article["url"])]
+    if args.json:
+        print(json.dumps({"article": article, "revisions": revisions}, ensure_ascii=False,
+                         indent=2, default=str))
+        return EXIT_OK
+    print(article["title"])
+    print(f"{article['published_at']}  来源: {article['source']}  编辑: {article['editor']}"
+          f"  责编: {article['chief_editor'] or '-'}")
+    print(f"url       : {article['url']}")
+    for other in article["urls"]:
+        if other != article["url"]:
+            print(f"seen at   : {other}")
+    print(f"sections  : {', '.join(article['sections'])}")
+    warc = article.get("warc") or {}
+    print(f"WARC      : {warc.get('file')} @ {warc.get('offset')}")
+    print(f"first/last: {article['first_seen']} / {article['last_seen']}")
+    if article.get("near_duplicate_of"):
+        print(f"near-duplicate of: {article['near_duplicate_of']}")
+    print(f"revisions : {len(revisions)}")
+    for rev in revisions:
+        print(f"  - superseded {rev.get('superseded_at')}: {rev.get('title')} "
+              f"(hash {str(rev.get('content_hash'))[:12]})")
+    print()
+    print(article["body"])
+    for image in article["images"]:
+        print(f"[image] {image['url']}  {image.get('caption') or ''}")
+    return EXIT_OK
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value

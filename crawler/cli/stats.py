@@ -1,0 +1,60 @@
+"""`gzarchive stats`: articles per section and per month, and the last crawl runs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from crawler.cli.common import EXIT_OK, add_common, open_store
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("stats", help="counts per section and month, last runs")
+    parser.add_argument("--runs", type=int, default=5, help="how many recent runs to list")
+    add_common(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    with open_store(args) as repo:
+        total = repo.count()
+        sections = repo.count_by_section()
+        months = repo.count_by_month()
+        runs = _last_runs(repo, args.runs)
+    console.print(f"[bold]{total}[/bold] articles stored")
+    table = Table(title="Articles per section")
+    table.add_column("section")
+    table.add_column("articles", justify="right")
+    for name, count in sections.items():
+        table.add_row(str(name), str(count))
+    console.print(table)
+    table = Table(title="Articles per month (published, Beijing time)")
+    table.add_column("month")
+    table.add_column("articles", justify="right")
+    for month, count in months.items():
+        table.add_row(str(month), str(count))
+    console.print(table)
+    if runs:
+        table = Table(title="Last crawl runs")
+        for col in ("started", "finished", "exit", "new", "updated", "failures"):
+            table.add_column(col)
+        for run_doc in runs:
+            counts = run_doc.get("counts") or {}
+            failures = run_doc.get("errors") or {}
+            table.add_row(str(run_doc.get("started_at", ""))[:19], str(run_doc.get("finished_at", ""))[:19],
+                          str(run_doc.get("exit_status", "")), str(counts.get("new", "")),
+                          str(counts.get("updated", "")), str(sum(
+                              v.get("count", 0) for v in failures.values()
+                              if isinstance(v, dict))))
+        console.print(table)
+    return EXIT_OK
+
+
+def _last_runs(repo: Any, n: int) -> list[dict[str, Any]]:
+    from storage.mongo.runs import RunRepository
+
+    return list(RunRepository(repo.db).last(n))

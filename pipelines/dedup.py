@@ -1,0 +1,160 @@
+"""NearDuplicatePipeline: mark a republished story with the URL of its first version.
+
+Sits between normalise (100) and store (500). For every ArticleItem it folds title +
+body (simplified script, no whitespace or punctuation), asks the persistent
+``storage.neardup.NearDuplicateIndex`` for an earlier article of nearly the same
+text, sets ``near_duplicate_of`` (canonical URL or None) and indexes the article.
+The index lives in MongoDB, so it spans runs and workers. Index work runs in a
+thread; one lock keeps check-then-add atomic within this process.
+
+Settings: DEDUP_ENABLED (default True), DEDUP_THRESHOLD (0.5), DEDUP_NUM_PERM (128),
+DEDUP_SHINGLE (4); MONGODB_URI ('' = embedded store under DATA_DIR), DATA_DIR,
+MONGODB_DATABASE. Stats: ``dedup/checked``, ``dedup/near_duplicates``,
+``dedup/errors/{kind}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from itemadapter import ItemAdapter
+from pymongo.errors import PyMongoError
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.settings import BaseSettings
+
+from crawler.items import ArticleItem
+from pipelines.fingerprint import fold_text
+from storage.mongo.client import open_database
+from storage.mongo.errors import StoreUnavailable
+from storage.neardup import (
+    DEFAULT_NUM_PERM,
+    DEFAULT_SHINGLE,
+    DEFAULT_THRESHOLD,
+    NearDuplicateIndex,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """The DEDUP_* (and MongoDB) settings, checked at start-up."""
+
+    threshold: float
+    num_perm: int
+    shingle: int
+    uri: str | None
+    data_dir: Path
+    database: str
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> DedupConfig:
+        threshold = settings.getfloat("DEDUP_THRESHOLD", DEFAULT_THRESHOLD)
+        num_perm = settings.getint("DEDUP_NUM_PERM", DEFAULT_NUM_PERM)
+        shingle = settings.getint("DEDUP_SHINGLE", DEFAULT_SHINGLE)
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"DEDUP_THRESHOLD must be in (0, 1], got {threshold}")
+        if num_perm < 16:
+            raise ValueError(f"DEDUP_NUM_PERM must be >= 16, got {num_perm}")
+        if shingle < 1:
+            raise ValueError(f"DEDUP_SHINGLE must be >= 1, got {shingle}")
+        return cls(threshold=threshold, num_perm=num_perm, shingle=shingle,
+                   uri=settings.get("MONGODB_URI") or None,
+                   data_dir=Path(settings.get("DATA_DIR", "data")),
+                   database=settings.get("MONGODB_DATABASE", "gzarchive"))
+
+
+def _published(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+class NearDuplicatePipeline:
+    """Sets ``near_duplicate_of`` on ArticleItems from a persistent MinHash LSH index."""
+
+    def __init__(self, crawler: Crawler, config: DedupConfig) -> None:
+        self.crawler = crawler
+        self.config = config
+        self._stack = ExitStack()
+        self.index: NearDuplicateIndex | None = None
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> NearDuplicatePipeline:
+        if not crawler.settings.getbool("DEDUP_ENABLED", True):
+            raise NotConfigured("near-duplicate detection is off (DEDUP_ENABLED=False)")
+        return cls(crawler, DedupConfig.from_settings(crawler.settings))
+
+    def _inc(self, key: str) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(key)
+
+    def open_spider(self) -> None:
+        config = self.config
+        try:
+            _client, db = self._stack.enter_context(
+                open_database(config.uri, config.data_dir, db_name=config.database))
+            index = NearDuplicateIndex(db, num_perm=config.num_perm,
+                                       threshold=config.threshold, shingle=config.shingle)
+            index.ensure_indexes()
+        except (StoreUnavailable, PyMongoError) as exc:
+            # The store pipeline spools articles in this case; they pass through here
+            # unmarked, and the error is logged and counted rather than fatal.
+            logger.error("near-duplicate index unavailable (%s): articles pass unchecked", exc)
+            self._inc("dedup/errors/unavailable")
+            self._stack.close()
+            return
+        self.index = index
+        logger.info("near-duplicate index: threshold %.2f, %d-char shingles, %d bands x %d rows",
+                    index.threshold, index.shingle, index.bands, index.rows)
+
+    def _check_and_add(self, url: str, text: str, published_at: datetime | None) -> str | None:
+        assert self.index is not None
+        original = self.index.find_original(url, text, published_at)
+        self.index.add(url, text, published_at, original=original)
+        return original
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, ArticleItem):
+            return item
+        adapter = ItemAdapter(item)
+        if self.index is None:
+            adapter["near_duplicate_of"] = None
+            self._inc("dedup/errors/unchecked")
+            return item
+        url = str(adapter["url"])
+        text = fold_text(f"{adapter.get('title') or ''}\n{adapter.get('body') or ''}")
+        published_at = _published(adapter.get("published_at"))
+        try:
+            # Check-then-add must not interleave with another item of this process, or
+            # two copies of one story processed together would both look original.
+            async with self._lock:
+                original = await asyncio.to_thread(self._check_and_add, url, text, published_at)
+        except PyMongoError:
+            logger.error("near-duplicate check failed for %s; stored unmarked", url,
+                         exc_info=True)
+            self._inc("dedup/errors/mongo")
+            original = None
+        adapter["near_duplicate_of"] = original
+        self._inc("dedup/checked")
+        if original is not None:
+            self._inc("dedup/near_duplicates")
+            logger.debug("%s is a near-duplicate of %s", url, original)
+        return item
+
+    def close_spider(self) -> None:
+        self.index = None
+        self._stack.close()

@@ -1,0 +1,126 @@
+"""Crawl state that survives a crash: the article frontier and HTTP validators.
+
+One SQLite file under DATA/state. An article URL is *pending* from the moment a
+listing links to it until its record is durably stored (MongoDB acknowledged with a
+journaled write, or spooled); a run that was killed leaves its pending URLs here and
+the next run fetches them first. Validators (ETag, Last-Modified) of every article
+fetched make recrawls conditional.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    url TEXT PRIMARY KEY,
+    sections TEXT NOT NULL,
+    added TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS validators (
+    url TEXT PRIMARY KEY,
+    etag TEXT,
+    last_modified TEXT,
+    content_hash TEXT,
+    checked TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Validators:
+    etag: str | None
+    last_modified: str | None
+    content_hash: str | None
+
+
+class CrawlState:
+    """Thread-safe SQLite-backed frontier and validator store."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def open(self) -> CrawlState:
+        if self._db is not None:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(SCHEMA)
+        self._db = db
+        return self
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> CrawlState:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.open()
+        assert self._db is not None
+        return self._db
+
+    # -- frontier -----------------------------------------------------------------
+    def add_pending(self, url: str, sections: Iterable[str]) -> None:
+        now = datetime.now(UTC).isoformat()
+        with self._lock:
+            row = self.db.execute("SELECT sections FROM pending WHERE url=?", (url,)).fetchone()
+            merged = sorted(set(json.loads(row[0]) if row else []) | set(sections))
+            self.db.execute(
+                "INSERT INTO pending(url, sections, added) VALUES(?,?,?) "
+                "ON CONFLICT(url) DO UPDATE SET sections=excluded.sections",
+                (url, json.dumps(merged, ensure_ascii=False), now))
+
+    def mark_done(self, urls: Iterable[str]) -> None:
+        with self._lock:
+            self.db.executemany("DELETE FROM pending WHERE url=?", [(u,) for u in urls])
+
+    def pending(self) -> list[tuple[str, list[str]]]:
+        with self._lock:
+            rows = self.db.execute("SELECT url, sections FROM pending ORDER BY added").fetchall()
+        return [(url, json.loads(sections)) for url, sections in rows]
+
+    # -- validators -----------------------------------------------------------------
+    def validators(self, url: str) -> Validators | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT etag, last_modified, content_hash FROM validators WHERE url=?",
+                (url,)).fetchone()
+        return Validators(*row) if row else None
+
+    def set_validators(self, url: str, etag: str | None, last_modified: str | None,
+                       content_hash: str | None = None) -> None:
+        now = datetime.now(UTC).isoformat()
+        with self._lock:
+            self.db.execute(
+                "INSERT INTO validators(url, etag, last_modified, content_hash, checked) "
+                "VALUES(?,?,?,?,?) ON CONFLICT(url) DO UPDATE SET etag=excluded.etag, "
+                "last_modified=excluded.last_modified, "
+                "content_hash=COALESCE(excluded.content_hash, validators.content_hash), "
+                "checked=excluded.checked",
+                (url, etag, last_modified, content_hash, now))
+
+    def forget(self, url: str) -> None:
+        with self._lock:
+            self.db.execute("DELETE FROM validators WHERE url=?", (url,))
+
+    def known(self, url: str) -> bool:
+        return self.validators(url) is not None

@@ -1,0 +1,333 @@
+"""ArticleRepository: the ``articles`` and ``revisions`` collections.
+
+One document per canonical URL (schema: README.md of this package). Writes are
+batched: a batch costs at most three round trips (existing hashes by ``$in``, the
+superseded versions into ``revisions``, one unordered ``bulk_write`` of upserts). Dates are stored as BSON dates (UTC) and exported with +08:00.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError
+
+from storage.mongo import search as _search
+from storage.mongo.terms import terms_for, to_simplified
+
+logger = logging.getLogger(__name__)
+
+BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
+DUPLICATE_KEY = 11000
+
+#: The article as exported (design.md), in this order.
+EXPORT_FIELDS = ("url", "urls", "title", "published_at", "source", "editor", "chief_editor",
+                 "sections", "body", "images", "near_duplicate_of", "first_seen", "last_seen",
+                 "content_hash", "warc")
+_LIST_FIELDS = ("urls", "sections", "images")
+#: Kept from the previous version in ``revisions``.
+REVISION_FIELDS = ("url", "content_hash", "title", "body", "published_at", "warc")
+#: Managed here, never taken from the caller's document.
+_MANAGED = ("_id", "first_seen", "last_seen", "search_terms", "revision_count", "revised_at")
+
+ARTICLE_INDEXES = [
+    IndexModel([("url", ASCENDING)], name="url_unique", unique=True),
+    IndexModel([("urls", ASCENDING)], name="urls"),
+    IndexModel([("sections", ASCENDING), ("published_at", DESCENDING)], name="sections_published"),
+    IndexModel([("published_at", DESCENDING)], name="published_at"),
+    IndexModel([("content_hash", ASCENDING)], name="content_hash"),
+    IndexModel([("search_terms", ASCENDING)], name="search_terms"),
+    IndexModel([("near_duplicate_of", ASCENDING)], name="near_duplicate_of"),
+    IndexModel([("dedup_keys", ASCENDING)], name="dedup_keys"),
+]
+REVISION_INDEXES = [
+    # Unique so that a retried batch does not record the same superseded version twice.
+    IndexModel([("url", ASCENDING), ("content_hash", ASCENDING), ("archived_at", ASCENDING)],
+               name="url_hash_archived_unique", unique=True),
+    IndexModel([("url", ASCENDING), ("superseded_at", DESCENDING)], name="url_superseded"),
+]
+
+
+@dataclass
+class UpsertResult:
+    """What a batch did: counts per outcome, and the URLs that could not be written."""
+
+    new: int = 0
+    updated: int = 0       # same content, new sections or URLs merged
+    unchanged: int = 0     # same content: only last_seen moved
+    revised: int = 0       # content changed: previous version kept in ``revisions``
+    errors: int = 0        # documents refused by the server (see ``failed``)
+    spooled: int = 0       # documents sent to the spool (BatchWriter only)
+    failed: list[str] = field(default_factory=list)
+
+    def __add__(self, other: UpsertResult) -> UpsertResult:
+        return UpsertResult(*(getattr(self, f.name) + getattr(other, f.name)
+                              for f in fields(self)))
+
+    def counts(self) -> dict[str, int]:
+        """The counters as a dict (for run documents and stats)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "failed"}
+
+
+def _aware(value: Any, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value.isoformat()}")
+    return value
+
+
+def _content_hash(doc: Mapping[str, Any]) -> str:
+    # Only for callers that did not fingerprint the article themselves.
+    text = f"{doc.get('title') or ''}\x00{doc.get('body') or ''}"
+    return hashlib.sha256(to_simplified(text).encode("utf-8")).hexdigest()
+
+
+def _merge_lists(*lists: Iterable[Any]) -> list[Any]:
+    out: list[Any] = []
+    for items in lists:
+        for item in items or ():
+            if item not in out:
+                out.append(item)
+    return out
+
+
+class ArticleRepository:
+    """Articles keyed by canonical URL, with their revisions; queries for people."""
+
+    def __init__(self, db: Database[dict[str, Any]]) -> None:
+        self.db = db
+        self.articles: Collection[dict[str, Any]] = db["articles"]
+        self.revisions: Collection[dict[str, Any]] = db["revisions"]
+
+    def ensure_indexes(self) -> None:
+        """Create the indexes (idempotent: an existing identical index is left alone)."""
+        self.articles.create_indexes(ARTICLE_INDEXES)
+        self.revisions.create_indexes(REVISION_INDEXES)
+
+    # -- writes ------------------------------------------------------------------
+    def _prepare(self, docs: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Validate, fill in derived fields and merge duplicates within the batch."""
+        batch: dict[str, dict[str, Any]] = {}
+        for raw in docs:
+            doc = {k: v for k, v in raw.items() if k not in _MANAGED}
+            url = doc.get("url")
+            if not isinstance(url, str) or not url:
+                raise ValueError(f"article without a url: {str(raw)[:120]}")
+            doc["published_at"] = _aware(doc.get("published_at"), "published_at")
+            doc["urls"] = _merge_lists([url], doc.get("urls") or [])
+            doc["sections"] = _merge_lists(doc.get("sections") or [])
+            doc.setdefault("images", [])
+            for name in ("near_duplicate_of", "chief_editor", "editor", "source", "warc"):
+                doc.setdefault(name, None)
+            if not doc.get("content_hash"):
+                doc["content_hash"] = _content_hash(doc)
+            previous = batch.get(url)
+            if previous is not None:  # the later sighting wins, memberships add up
+                doc["urls"] = _merge_lists(previous["urls"], doc["urls"])
+                doc["sections"] = _merge_lists(previous["sections"], doc["sections"])
+            batch[url] = doc
+        return batch
+
+    def upsert_many(self, docs: Sequence[Mapping[str, Any]], now: datetime) -> UpsertResult:
+        """Insert new articles, refresh seen ones, keep superseded versions.
+
+        Raises pymongo's connection and write-concern errors (the caller retries: the
+        operation is idempotent); documents the server refuses are counted in
+        ``errors`` and listed in ``failed``.
+        """
+        now = _aware(now, "now") or now
+        batch = self._prepare(docs)
+        if not batch:
+            return UpsertResult()
+        wanted = {"url": 1, "content_hash": 1, "sections": 1, "urls": 1, "title": 1, "body": 1,
+                  "published_at": 1, "warc": 1, "first_seen": 1, "revised_at": 1}
+        existing = {d["url"]: d for d in self.articles.find({"url": {"$in": list(batch)}},
+                                                            wanted)}
+        ops: list[UpdateOne] = []
+        kinds: list[str] = []
+        revisions: list[dict[str, Any]] = []
+        for url, doc in batch.items():
+            old = existing.get(url)
+            add = {"sections": {"$each": doc.pop("sections")}, "urls": {"$each": doc.pop("urls")}}
+            if old is None:
+                kinds.append("new")
+                update: dict[str, Any] = {
+                    "$set": {**doc, "last_seen": now, "search_terms": self._terms(doc)},
+                    "$setOnInsert": {"first_seen": now, "revision_count": 0, "revised_at": None},
+                    "$addToSet": add}
+            elif old.get("content_hash") == doc["content_hash"]:
+                grows = (set(add["sections"]["$each"]) - set(old.get("sections") or [])
+                         or set(add["urls"]["$each"]) - set(old.get("urls") or []))
+                kinds.append("updated" if grows else "unchanged")
+                update = {"$set": {"last_seen": now}, "$addToSet": add}
+            else:
+                kinds.append("revised")
+                revision = {k: old.get(k) for k in REVISION_FIELDS}
+                revision["archived_at"] = old.get("revised_at") or old.get("first_seen")
+                revision["superseded_at"] = now
+                revisions.append(revision)
+                update = {"$set": {**doc, "last_seen": now, "revised_at": now,
+                                   "search_terms": self._terms(doc)},
+                          "$inc": {"revision_count": 1}, "$addToSet": add}
+            ops.append(UpdateOne({"url": url}, update, upsert=True))
+        if revisions:
+            self._insert_revisions(revisions)
+        result = UpsertResult()
+        failed: set[int] = set()
+        urls = list(batch)
+        try:
+            self.articles.bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            details = exc.details
+            if details.get("writeConcernErrors"):
+                raise  # not known to be durable: the whole batch must be retried
+            for error in details.get("writeErrors", []):
+                failed.add(int(error["index"]))
+                logger.warning("article %s not written: %s", urls[int(error["index"])],
+                               error.get("errmsg"))
+        for i, kind in enumerate(kinds):
+            if i in failed:
+                result.errors += 1
+                result.failed.append(urls[i])
+            else:
+                setattr(result, kind, getattr(result, kind) + 1)
+        return result
+
+    def _insert_revisions(self, revisions: list[dict[str, Any]]) -> None:
+        try:
+            self.revisions.insert_many(revisions, ordered=False)
+        except BulkWriteError as exc:
+            # A retried batch finds its revisions already there; anything else is real.
+            others = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
+            if others or exc.details.get("writeConcernErrors"):
+                raise
+
+    @staticmethod
+    def _terms(doc: Mapping[str, Any]) -> list[str]:
+        return terms_for(f"{doc.get('title') or ''}\n{doc.get('body') or ''}")
+
+    def add_sections(self, url: str, sections: Sequence[str],
+                     urls: Sequence[str] = ()) -> int:
+        """Merge late section memberships (and URLs) into an article: 1 if it changed."""
+        update = {"$addToSet": {"sections": {"$each": list(sections)},
+                                "urls": {"$each": list(urls)}}}
+        return self.articles.update_one({"url": url}, update).modified_count
+
+    # -- reads -------------------------------------------------------------------
+    def get(self, url: str) -> dict[str, Any] | None:
+        """The article whose canonical URL, or any URL it was seen at, is ``url``."""
+        return (self.articles.find_one({"url": url}, {"search_terms": 0})
+                or self.articles.find_one({"urls": url}, {"search_terms": 0}))
+
+    def find(self, section: str | None = None, since: datetime | None = None,
+             until: datetime | None = None, search: str | Sequence[str] | None = None,
+             limit: int | None = None, include_near_duplicates: bool = True,
+             newest_first: bool = True) -> Iterator[dict[str, Any]]:
+        """Articles matching all the filters, by publication date.
+
+        ``since`` is inclusive, ``until`` exclusive; ``section`` and the search words
+        are accepted in either script; ``search`` words must all occur (title or body).
+        """
+        match = self.filters(section, since, until, include_near_duplicates)
+        order = DESCENDING if newest_first else ASCENDING
+        sort = {"published_at": order, "url": ASCENDING}
+        words = _search.split_words(search) if search else []
+        if not words:
+            cursor = self.articles.find(match, {"search_terms": 0, "dedup_keys": 0}).sort(
+                list(sort.items()))
+            if limit:
+                cursor = cursor.limit(limit)
+            yield from cursor
+            return
+        found = 0
+        for doc in self.articles.aggregate(_search.pipeline(words, match, sort)):
+            if _search.matches(doc, words):
+                yield doc
+                found += 1
+                if limit and found >= limit:
+                    return
+
+    @staticmethod
+    def filters(section: str | None = None, since: datetime | None = None,
+                until: datetime | None = None,
+                include_near_duplicates: bool = True) -> dict[str, Any]:
+        """The ``$match`` document of the non-search filters."""
+        match: dict[str, Any] = {}
+        if section:
+            match["sections"] = to_simplified(section.strip())
+        dates: dict[str, Any] = {}
+        if since is not None:
+            dates["$gte"] = _aware(since, "since")
+        if until is not None:
+            dates["$lt"] = _aware(until, "until")
+        if dates:
+            match["published_at"] = dates
+        if not include_near_duplicates:
+            match["near_duplicate_of"] = None
+        return match
+
+    def search_pipeline(self, search: str | Sequence[str], **filters: Any) -> list[dict[str, Any]]:
+        """The aggregate ``find(search=...)`` runs (for ``explain``)."""
+        return _search.pipeline(_search.split_words(search), self.filters(**filters),
+                                {"published_at": DESCENDING, "url": ASCENDING})
+
+    def revisions_of(self, url: str) -> list[dict[str, Any]]:
+        """Superseded versions of an article, newest first."""
+        return list(self.revisions.find({"url": url}, {"_id": 0}).sort("superseded_at", -1))
+
+    def near_duplicate_candidates(self, keys: Sequence[str],
+                                  exclude_url: str | None = None) -> list[dict[str, Any]]:
+        """Articles sharing an LSH band key with ``keys`` (stored as ``dedup_keys``)."""
+        query: dict[str, Any] = {"dedup_keys": {"$in": list(keys)}}
+        if exclude_url:
+            query["url"] = {"$ne": exclude_url}
+        projection = {"url": 1, "content_hash": 1, "published_at": 1, "first_seen": 1,
+                      "near_duplicate_of": 1, "_id": 0}
+        return list(self.articles.find(query, projection).sort("first_seen", ASCENDING))
+
+    def count(self) -> int:
+        return self.articles.count_documents({})
+
+    def count_by_section(self) -> dict[str, int]:
+        """Number of articles per section label (an article may be in several)."""
+        rows = self.articles.aggregate([
+            {"$unwind": "$sections"},
+            {"$group": {"_id": "$sections", "n": {"$sum": 1}}},
+            {"$sort": {"n": -1, "_id": 1}}])
+        return {row["_id"]: row["n"] for row in rows}
+
+    def count_by_month(self) -> dict[str, int]:
+        """Number of articles per publication month (YYYY-MM, Beijing time; "unknown")."""
+        rows = self.articles.aggregate([
+            {"$group": {"_id": {"$dateToString": {"format": "%Y-%m", "date": "$published_at",
+                                                  "timezone": "+08:00"}},
+                        "n": {"$sum": 1}}},
+            {"$sort": {"_id": 1}}])
+        return {row["_id"] or "unknown": row["n"] for row in rows}
+
+    @staticmethod
+    def to_export(doc: Mapping[str, Any]) -> dict[str, Any]:
+        """The exported form (design.md): those fields only, dates ISO 8601 in +08:00."""
+        out: dict[str, Any] = {}
+        for name in EXPORT_FIELDS:
+            value = doc.get(name)
+            if isinstance(value, datetime):
+                if value.tzinfo is None:  # pymongo without tz_aware: naive means UTC
+                    value = value.replace(tzinfo=UTC)
+                value = value.astimezone(BEIJING).isoformat()
+            elif value is None and name in _LIST_FIELDS:
+                value = []
+            out[name] = value
+        return out

@@ -1,0 +1,55 @@
+"""open_database(): a pymongo client on MONGODB_URI or on the embedded store.
+
+Writes are acknowledged only once journaled (``WriteConcern(w=1, j=True)``): with the
+default concern the embedded store lost acknowledged writes on SIGKILL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from pymongo import MongoClient, WriteConcern
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+
+from storage.mongo.embedded import EmbeddedServer
+from storage.mongo.errors import StoreUnavailable
+
+DURABLE = WriteConcern(w=1, j=True)
+
+
+def redact(uri: str) -> str:
+    """The URI without its password, fit for messages."""
+    return re.sub(r"(mongodb(?:\+srv)?://[^:/@]+):[^@]*@", r"\1:***@", uri)
+
+
+@contextmanager
+def open_database(uri: str | None, data_dir: Path | str, db_name: str = "gzarchive", *,
+                  server_selection_timeout_ms: int = 5000, idle_seconds: float = 3.0,
+                  ) -> Iterator[tuple[MongoClient[dict[str, Any]], Database[dict[str, Any]]]]:
+    """Yield ``(client, database)``; ``uri`` None means the embedded store of ``data_dir``.
+
+    Raises StoreUnavailable (one-line message) when the server cannot be reached.
+    """
+    with ExitStack() as stack:
+        if uri is None:
+            lease = stack.enter_context(
+                EmbeddedServer.acquire(data_dir, idle_seconds=idle_seconds))
+            uri = lease.uri
+        try:
+            client: MongoClient[dict[str, Any]] = MongoClient(
+                uri, w=1, journal=True, tz_aware=True, appname="gzarchive",
+                serverSelectionTimeoutMS=server_selection_timeout_ms)
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"bad MongoDB URI {redact(uri)}: {exc}") from exc
+        stack.callback(client.close)
+        try:
+            client.admin.command("ping")
+        except PyMongoError as exc:
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise StoreUnavailable(f"cannot reach MongoDB at {redact(uri)}: {reason}") from exc
+        yield client, client.get_database(db_name, write_concern=DURABLE)

@@ -1,0 +1,115 @@
+"""The embedded store's server process: ``python -m storage.mongo.server --data-dir DIR``.
+
+Owns ``DIR/db/store`` (SecantusDB over WiredTiger, every commit synced), listens on
+127.0.0.1 on a free port, publishes ``DIR/db/server.json`` and stops by itself once no
+live process holds a lease for ``--idle-seconds``. Started by ``EmbeddedServer.acquire``;
+see embedded.py for the protocol. Refuses to start (exit 3) when another process owns
+the files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from types import FrameType
+
+from filelock import FileLock, Timeout
+
+from storage.mongo.embedded import Paths, live_leases, read_state, write_json_atomic
+
+logger = logging.getLogger("storage.mongo.server")
+
+EXIT_OWNED = 3
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m storage.mongo.server")
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--idle-seconds", type=float, default=3.0)
+    parser.add_argument("--poll", type=float, default=1.0)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(process)d %(levelname)s %(message)s")
+    paths = Paths.of(args.data_dir)
+    paths.leases.mkdir(parents=True, exist_ok=True)
+    owner = os.open(paths.owner_lock, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        logger.error("refusing to start: another process owns %s", paths.store)
+        os.close(owner)
+        return EXIT_OWNED
+    try:
+        return _serve(paths, args.idle_seconds, args.poll)
+    finally:
+        os.close(owner)
+
+
+def _serve(paths: Paths, idle_seconds: float, poll: float) -> int:
+    from secantus import SecantusDBServer  # only the owner process loads the engine
+
+    server = SecantusDBServer(host="127.0.0.1", port=0, storage_path=str(paths.store),
+                              sync_on_commit=True, replica_set_name=None,
+                              enable_test_commands=False)
+    server.start()
+    host, port = server.address
+    uri = f"mongodb://{host}:{port}/?directConnection=true"
+    write_json_atomic(paths.state, {"pid": os.getpid(), "port": port, "uri": uri,
+                                    "started": datetime.now(UTC).isoformat()})
+    logger.info("serving %s on %s", paths.store, uri)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    lock = FileLock(str(paths.startup_lock))
+    idle_since: float | None = None
+    try:
+        while True:
+            if stop.wait(poll):
+                lock.acquire(timeout=10)  # best effort: let a joining client finish first
+                break
+            if live_leases(paths, clean=True):
+                idle_since = None
+                continue
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since < idle_seconds:
+                continue
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue  # a client is joining right now
+            if live_leases(paths):  # joined between the check and the lock
+                lock.release()
+                idle_since = None
+                continue
+            logger.info("no live lease for %.1f s: stopping", idle_seconds)
+            break
+    except Timeout:
+        logger.warning("stopping without the startup lock")
+    finally:
+        state = read_state(paths)
+        if state is not None and state.get("pid") == os.getpid():
+            paths.state.unlink(missing_ok=True)
+        server.stop()
+        logger.info("stopped")
+        if lock.is_locked:
+            lock.release()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

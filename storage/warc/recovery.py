@@ -1,0 +1,116 @@
+"""Crash recovery of ``.warc.gz.open`` files left by a writer that did not close.
+
+Each record is its own gzip member, so the last whole record is the last member that
+decompresses to its end (gzip trailer and CRC included) *and* holds one WARC record
+whose block is as long as its Content-Length says. Everything after it is cut off and
+the file renamed to ``.warc.gz``; a file without one whole record is deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import zlib
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+from warcio.archiveiterator import ArchiveIterator
+
+from .writer import OPEN_SUFFIX
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What recovery did to one ``.open`` file."""
+
+    path: Path              # the .open file found
+    final: Path | None      # the .warc.gz it became, None when deleted
+    action: str             # "renamed" (was whole) | "truncated" | "deleted"
+    records: int            # whole records kept
+    bytes_kept: int
+    bytes_dropped: int
+
+    @property
+    def final_name(self) -> str:
+        return self.path.name[: -len(OPEN_SUFFIX)]
+
+
+def _is_whole_record(member: bytes) -> bool:
+    try:
+        it = ArchiveIterator(BytesIO(member), no_record_parse=True)
+        record = next(iter(it))
+        length = int(record.rec_headers.get_header("Content-Length") or -1)
+        block = record.raw_stream.read()
+    except Exception:  # noqa: BLE001 - any parse failure means "not a whole record"
+        logger.debug("unparsable WARC member", exc_info=True)
+        return False
+    return len(block) == length and member.endswith(b"\r\n\r\n")
+
+
+def scan_whole_records(path: Path) -> tuple[int, int]:
+    """Return ``(end offset of the last whole record, number of whole records)``."""
+    good_end = 0
+    count = 0
+    consumed = 0
+    decomp = zlib.decompressobj(zlib.MAX_WBITS + 16)
+    parts: list[bytes] = []
+    with open(path, "rb") as fh:
+        while True:
+            data = fh.read(_CHUNK)
+            if not data:
+                return good_end, count
+            while data:
+                try:
+                    parts.append(decomp.decompress(data))
+                except zlib.error:
+                    return good_end, count
+                if not decomp.eof:
+                    consumed += len(data)
+                    break
+                used = len(data) - len(decomp.unused_data)
+                member_end = consumed + used
+                if not _is_whole_record(b"".join(parts)):
+                    return good_end, count
+                good_end, count = member_end, count + 1
+                consumed = member_end
+                data = decomp.unused_data
+                decomp = zlib.decompressobj(zlib.MAX_WBITS + 16)
+                parts = []
+
+
+def recover_open_file(path: Path) -> RecoveryReport:
+    """Truncate one ``.open`` file to its last whole record and rename (or delete) it."""
+    path = Path(path)
+    size = path.stat().st_size
+    end, count = scan_whole_records(path)
+    final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
+    if count == 0:
+        path.unlink()
+        logger.warning("deleted %s: no whole WARC record in %d bytes", path, size)
+        return RecoveryReport(path, None, "deleted", 0, 0, size)
+    if final.exists():
+        raise FileExistsError(f"cannot recover {path}: {final} already exists")
+    action = "renamed"
+    if end < size:
+        with open(path, "r+b") as fh:
+            fh.truncate(end)
+            fh.flush()
+            os.fsync(fh.fileno())
+        action = "truncated"
+    os.replace(path, final)
+    logger.warning("recovered %s -> %s: %d records kept, %d bytes dropped",
+                   path.name, final.name, count, size - end)
+    return RecoveryReport(path, final, action, count, end, size - end)
+
+
+def recover_open_files(directory: Path) -> list[RecoveryReport]:
+    """Recover every ``*.warc.gz.open`` in ``directory`` (oldest name first)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return [recover_open_file(p) for p in sorted(directory.glob("*.warc.gz" + OPEN_SUFFIX))]

@@ -1,0 +1,307 @@
+"""NearDuplicateIndex against a SecantusDB server: republished stories are found,
+unrelated stories built from the same phrase bank are not.
+
+``make_story``/``republish``/``fold`` generate realistic Guizhou-channel news text
+(reused by tests/test_pipelines_dedup.py).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+
+from storage.neardup import NearDuplicateIndex, lsh_params, shingles
+
+# -- realistic text: one phrase bank shared by every story -------------------------
+
+PLACES = ["贵阳", "遵义", "安顺", "毕节", "铜仁", "六盘水", "黔东南", "黔南", "黔西南",
+          "凯里", "西江千户苗寨", "荔波小七孔", "黄果树瀑布", "梵净山", "镇远古镇", "花溪",
+          "赤水", "平塘", "雷山", "从江", "黎平", "贵安新区"]
+PEOPLE = ["来自美国的留学生", "法国摄影师", "英国教师", "俄罗斯游客", "泰国留学生",
+          "德国工程师", "巴基斯坦留学生", "意大利厨师", "老挝学生", "日本茶艺师",
+          "澳大利亚背包客", "肯尼亚博士生", "加拿大主播", "韩国设计师"]
+NAMES = ["马克", "安娜", "彼得", "索菲亚", "约翰", "艾米丽", "阿里", "卢卡", "玛丽亚",
+         "汤姆", "伊万", "莉莉", "大卫", "艾哈迈德", "诺拉", "山田"]
+TOPICS = ["苗族刺绣", "侗族大歌", "蜡染技艺", "都匀毛尖", "湄潭翠芽", "酸汤鱼", "丝娃娃",
+          "大数据产业", "乡村振兴", "村超足球赛", "村BA篮球赛", "天眼科学", "银饰锻造",
+          "茶旅融合", "非物质文化遗产", "生态旅游", "跨境电商", "民族服饰", "山地运动",
+          "桥梁工程", "中医药", "辣椒产业", "竹编手艺", "古法造纸"]
+VERBS = ["体验了", "学习了", "参观了", "记录了", "走进了", "探访了", "参加了", "感受了",
+         "品尝了", "拍摄了", "了解了", "见证了"]
+EVENTS = ["国际交流活动", "文化体验周", "开放日活动", "主题论坛", "旅游推介会",
+          "非遗展演", "青年交流营", "国际茶文化节", "民族文化节", "招商推介会"]
+OPINIONS = ["这里的山水让我流连忘返", "贵州人民非常热情好客", "这是一次难忘的经历",
+            "我想把这里的故事讲给更多朋友听", "传统文化在这里得到了很好的传承",
+            "这里的发展速度让我惊讶", "我已经爱上了这片土地", "每一次来都有新的发现",
+            "我希望明年还能再来", "这种生活方式让人羡慕"]
+OFFICIALS = ["当地文旅部门负责人介绍", "活动主办方表示", "据了解", "记者了解到",
+             "相关负责人表示", "据统计", "据介绍", "当地干部告诉记者"]
+FACTS = ["今年以来已接待游客{n}万人次", "全年实现产值{n}亿元", "共有{n}个国家和地区的嘉宾参加",
+         "带动当地{n}余户群众增收", "累计培训手工艺人{n}人", "相关产品出口到{n}个国家",
+         "比去年同期增长{n}%", "吸引了{n}多名中外青年参与", "新建了{n}个体验基地"]
+CLOSERS = ["下一步，当地将继续推动{t}与旅游深度融合", "据悉，{e}将持续到本月底",
+           "未来，{p}将打造更多对外交流的平台", "活动现场，{t}展示吸引了众多观众驻足",
+           "接下来，主办方还将举办多场{e}"]
+
+
+def _sentence(rng: random.Random, place: str, topic: str, who: str, name: str) -> str:
+    kind = rng.randrange(6)
+    n = rng.randint(2, 980)
+    if kind == 0:
+        return f"{rng.choice(PLACES)}的{rng.choice(EVENTS)}上，{who}{name}{rng.choice(VERBS)}{topic}。"
+    if kind == 1:
+        return f"“{rng.choice(OPINIONS)}，”{name}说，“{rng.choice(OPINIONS)}。”"
+    if kind == 2:
+        return f"{rng.choice(OFFICIALS)}，{place}{rng.choice(FACTS).format(n=n)}。"
+    if kind == 3:
+        return (f"在{place}，{name}{rng.choice(VERBS)}{rng.choice(TOPICS)}，"
+                f"还{rng.choice(VERBS)}{rng.choice(TOPICS)}。")
+    if kind == 4:
+        return rng.choice(CLOSERS).format(t=topic, e=rng.choice(EVENTS), p=place) + "。"
+    return (f"{rng.randint(1, 12)}月{rng.randint(1, 28)}日，{who}{name}来到{place}，"
+            f"{rng.choice(VERBS)}当地的{topic}。")
+
+
+def make_story(seed: int, paragraphs: int | None = None) -> tuple[str, list[str]]:
+    """A title and 6-10 paragraphs about a random foreigner, place and topic."""
+    rng = random.Random(seed)
+    place, topic = rng.choice(PLACES), rng.choice(TOPICS)
+    who, name = rng.choice(PEOPLE), rng.choice(NAMES)
+    title = f"{who}{name}在{place}{rng.choice(VERBS)}{topic}"
+    count = paragraphs or rng.randint(6, 10)
+    body = ["".join(_sentence(rng, place, topic, who, name) for _ in range(rng.randint(3, 5)))
+            for _ in range(count)]
+    return title, body
+
+
+def republish(title: str, body: list[str], seed: int, *, change: int = 0,
+              suffix: str = "") -> tuple[str, list[str]]:
+    """The same story again: *suffix* on the title, *change* paragraphs rewritten."""
+    rng = random.Random(seed)
+    new_body = list(body)
+    for index in rng.sample(range(len(body)), change):
+        filler = make_story(seed * 7919 + index)[1]
+        new_body[index] = filler[0]
+    return title + suffix, new_body
+
+
+def fold(text: str) -> str:
+    """Folded text as pipelines.fingerprint.fold_text gives it for simplified input."""
+    return re.sub(r"[\s\W_]+", "", text)
+
+
+def folded(title: str, body: list[str]) -> str:
+    return fold(title + "\n" + "\n".join(body))
+
+
+def true_jaccard(a: str, b: str, size: int = 4) -> float:
+    sa, sb = shingles(a, size), shingles(b, size)
+    return len(sa & sb) / len(sa | sb)
+
+
+# -- fixtures ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import os
+    if os.environ.get("MONGODB_URI"):
+        yield os.environ["MONGODB_URI"]
+        return
+    from secantus import SecantusDBServer
+    server = SecantusDBServer(storage_path=str(tmp_path_factory.mktemp("neardup-db")))
+    server.start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def db(mongo_uri: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+    client: MongoClient[Any] = MongoClient(mongo_uri)
+    name = "neardup_" + re.sub(r"\W", "_", request.node.name)[:40]
+    client.drop_database(name)
+    try:
+        yield client[name]
+    finally:
+        client.drop_database(name)
+        client.close()
+
+
+@pytest.fixture
+def index(db: Any) -> NearDuplicateIndex:
+    idx = NearDuplicateIndex(db)
+    idx.ensure_indexes()
+    return idx
+
+
+T0 = datetime(2025, 7, 6, 8, 0, tzinfo=UTC)
+
+
+def url(n: int) -> str:
+    return f"https://gz.cri.cn/n/20250706/{n:08d}-0000-0000-0000-000000000000.html"
+
+
+# -- unit tests ------------------------------------------------------------------------
+
+def test_parameters_come_from_datasketch_optimiser() -> None:
+    bands, rows = lsh_params(0.5, 128)
+    assert bands * rows <= 128 and bands >= 2
+    idx = NearDuplicateIndex.__new__(NearDuplicateIndex)
+    assert (bands, rows) == lsh_params(0.5, 128)
+    del idx
+
+
+def test_signature_is_stable_and_band_keys_have_the_documented_form(db: Any) -> None:
+    a, b = NearDuplicateIndex(db), NearDuplicateIndex(db)
+    text = folded(*make_story(1))
+    sa, sb = a.signature(text), b.signature(text)
+    assert list(sa.hashvalues) == list(sb.hashvalues)
+    assert sa.keys == sb.keys and len(sa.keys) == a.bands
+    assert all(re.fullmatch(r"\d+:[0-9a-f]{16}", key) for key in sa.keys)
+
+
+def test_documents_and_indexes(index: NearDuplicateIndex, db: Any) -> None:
+    index.add(url(1), folded(*make_story(1)), T0)
+    bands = list(db["neardup_bands"].find({}, {"_id": 0}))
+    assert len(bands) == index.bands
+    assert set(bands[0]) == {"key", "url", "published_at", "added"}
+    sig = db["neardup_sigs"].find_one({"url": url(1)})
+    assert isinstance(sig["hashvalues"], bytes) and len(sig["hashvalues"]) == 4 * 128
+    band_indexes = {tuple(k for k, _ in v["key"]) for v in
+                    db["neardup_bands"].index_information().values()}
+    assert ("key",) in band_indexes and ("url",) in band_indexes
+
+
+def test_republished_with_title_suffix_is_found(index: NearDuplicateIndex) -> None:
+    title, body = make_story(2)
+    index.add(url(2), folded(title, body), T0)
+    again = folded(*republish(title, body, 2, suffix="（更新）"))
+    hits = index.lookup(again)
+    assert hits and hits[0][0] == url(2) and hits[0][1] > 0.9
+    assert index.find_original(url(3), again, T0 + timedelta(days=1)) == url(2)
+
+
+def test_exact_recrawl_and_edit_in_place_are_not_duplicates(index: NearDuplicateIndex) -> None:
+    title, body = make_story(4)
+    text = folded(title, body)
+    index.add(url(4), text, T0)
+    assert index.find_original(url(4), text, T0) is None
+    edited = folded(*republish(title, body, 4, change=1))
+    assert index.find_original(url(4), edited, T0) is None
+    index.add(url(4), edited, T0)   # re-index replaces the old bands
+    assert index.count() == 1
+    assert [u for u, _ in index.lookup(edited)] == [url(4)]
+
+
+def test_earliest_published_wins_and_chains_point_to_the_first(
+        index: NearDuplicateIndex) -> None:
+    title, body = make_story(5)
+    first = folded(title, body)
+    second = folded(*republish(title, body, 5, suffix="（更新）"))
+    index.add(url(51), second, T0 + timedelta(days=1), original=url(50))
+    index.add(url(50), first, T0)
+    third = folded(*republish(title, body, 6, change=1))
+    assert index.find_original(url(52), third, T0 + timedelta(days=2)) == url(50)
+    # an article older than every match is itself the original
+    assert index.find_original(url(49), third, T0 - timedelta(days=1)) is None
+
+
+def test_naive_and_aware_dates_compare(index: NearDuplicateIndex) -> None:
+    title, body = make_story(7)
+    index.add(url(70), folded(title, body), datetime(2025, 7, 6, 8, 0))  # naive = UTC
+    again = folded(*republish(title, body, 7, suffix="（更新）"))
+    assert index.find_original(url(71), again, T0 + timedelta(hours=1)) == url(70)
+    assert index.find_original(url(71), again, None) == url(70)
+
+
+def test_remove_and_empty_text(index: NearDuplicateIndex, db: Any) -> None:
+    text = folded(*make_story(8))
+    index.add(url(8), text, T0)
+    index.remove(url(8))
+    assert index.lookup(text) == [] and db["neardup_bands"].count_documents({}) == 0
+    index.add(url(9), "", T0)
+    assert index.count() == 0 and index.lookup("") == []
+    assert index.find_original(url(9), "", T0) is None
+
+
+def test_lookup_is_one_find_on_bands_when_nothing_matches(
+        index: NearDuplicateIndex, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    index.add(url(10), folded(*make_story(10)), T0)
+    calls: list[str] = []
+    for name in ("_bands", "_sigs"):
+        coll = getattr(index, name)
+
+        class Spy:
+            def __init__(self, inner: Any, label: str) -> None:
+                self.inner, self.label = inner, label
+
+            def find(self, *args: Any, **kwargs: Any) -> Any:
+                calls.append(self.label)
+                return self.inner.find(*args, **kwargs)
+
+        monkeypatch.setattr(index, name, Spy(coll, name))
+    assert index.lookup(folded(*make_story(11))) == []
+    assert calls == ["_bands"]
+
+
+def test_add_many(index: NearDuplicateIndex) -> None:
+    stories = [make_story(100 + i) for i in range(20)]
+    assert index.add_many([(url(100 + i), folded(*s), T0) for i, s in enumerate(stories)]) == 20
+    assert index.count() == 20
+    for i, (title, body) in enumerate(stories):
+        assert index.lookup(folded(title, body))[0] == (url(100 + i), 1.0)
+
+
+# -- accuracy on generated news ---------------------------------------------------------
+
+N_STORIES = 60
+
+
+def _rates(idx: NearDuplicateIndex) -> dict[str, float]:
+    stories = [make_story(1000 + i) for i in range(N_STORIES)]
+    idx.add_many([(url(1000 + i), folded(*s), T0) for i, s in enumerate(stories)])
+    later = T0 + timedelta(days=1)
+    found = {"suffix": 0, "one_paragraph": 0, "suffix_and_paragraph": 0}
+    for i, (title, body) in enumerate(stories):
+        variants = {
+            "suffix": republish(title, body, i, suffix="（更新）"),
+            "one_paragraph": republish(title, body, i, change=1),
+            "suffix_and_paragraph": republish(title, body, i, change=1, suffix="（更新）"),
+        }
+        for kind, variant in variants.items():
+            if idx.find_original(url(5000 + i), folded(*variant), later) == url(1000 + i):
+                found[kind] += 1
+    false_hits = 0
+    unrelated = [make_story(9000 + i) for i in range(N_STORIES)]
+    for i, story in enumerate(unrelated):
+        if idx.find_original(url(9000 + i), folded(*story), later) is not None:
+            false_hits += 1
+    rates = {kind: count / N_STORIES for kind, count in found.items()}
+    rates["false_positive"] = false_hits / N_STORIES
+    return rates
+
+
+def test_republished_found_and_unrelated_same_topic_not(index: NearDuplicateIndex) -> None:
+    rates = _rates(index)
+    assert rates["suffix"] == 1.0
+    assert rates["one_paragraph"] >= 0.95
+    assert rates["suffix_and_paragraph"] >= 0.95
+    assert rates["false_positive"] == 0.0
+
+
+def test_generated_unrelated_stories_really_share_phrases() -> None:
+    # The negative set is meaningful only if unrelated stories overlap at all.
+    a, b = folded(*make_story(1)), folded(*make_story(2))
+    assert 0.03 < true_jaccard(a, b) < 0.4
+
+
+def test_mongo_uri_fixture_used(mongo_uri: str, tmp_path: Path) -> None:
+    assert mongo_uri.startswith("mongodb://")

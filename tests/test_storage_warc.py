@@ -1,0 +1,354 @@
+"""storage.warc without Scrapy: writer, digests, recovery, index, verify, WACZ, replay."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import os
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from storage.warc.digests import DigestIndex
+from storage.warc.errors import ToolNotFound, WarcWriterClosed
+from storage.warc.exchange import HttpExchange
+from storage.warc.index import index_lines, line_filename, rebuild_index, update_index
+from storage.warc.pack import pack_wacz, pages_from_index, validate_wacz
+from storage.warc.recovery import recover_open_files, scan_whole_records
+from storage.warc.replay import find_pywb_tool, replay_url, start_replay
+from storage.warc.verify import verify_directory, verify_file
+from storage.warc.writer import (
+    PROFILE_IDENTICAL_PAYLOAD,
+    PROFILE_SERVER_NOT_MODIFIED,
+    WarcWriter,
+    sha1_digest,
+)
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+GZ_BODY = gzip.compress("<html><body>貴州 page</body></html>".encode(), mtime=0)
+
+
+def make_writer(directory: Path, max_size: int = 10**9,
+                on_close: Callable[[Path], None] | None = None) -> WarcWriter:
+    ids = itertools.count()
+    ticks = itertools.count()
+    return WarcWriter(
+        directory, "test", max_size, {"software": "gzarchive-test", "operator": "me"},
+        on_close=on_close,
+        clock=lambda: T0 + timedelta(seconds=next(ticks)),
+        record_id_factory=lambda: f"<urn:uuid:00000000-0000-0000-0000-{next(ids):012d}>",
+        hostname="host-a", pid=4242)
+
+
+def exchange(path: str = "/a", status: int = 200, body: bytes = GZ_BODY,
+             headers: list[tuple[str, str]] | None = None) -> HttpExchange:
+    return HttpExchange(
+        url=f"http://example.org{path}", method="GET",
+        request_headers=[("Host", "example.org"), ("Accept-Encoding", "gzip")],
+        request_body=b"", http_version="HTTP/1.1", status=status, reason="OK",
+        response_headers=headers if headers is not None else [
+            ("Content-Type", "text/html; charset=utf-8"), ("Content-Encoding", "gzip"),
+            ("Transfer-Encoding", "chunked")],
+        body=body, date=T0, ip_address="192.0.2.1")
+
+
+def read_records(path: Path) -> list[tuple[str, dict[str, str], bytes, int]]:
+    out = []
+    with open(path, "rb") as fh:
+        it = ArchiveIterator(fh, check_digests="raise")
+        for record in it:
+            body = record.raw_stream.read()
+            out.append((record.rec_type, dict(record.rec_headers.headers), body,
+                        it.get_record_offset()))
+    return out
+
+
+def test_exchange_records(tmp_path: Path) -> None:
+    writer = make_writer(tmp_path)
+    loc = writer.write_exchange(exchange())
+    assert writer.current_path is not None
+    assert writer.current_path.name == "test-20260102030405678-00000-host_a-4242.warc.gz.open"
+    assert not list(tmp_path.glob("*.warc.gz"))
+    writer.close()
+    with pytest.raises(WarcWriterClosed):
+        writer.write_exchange(exchange())
+    path = tmp_path / "test-20260102030405678-00000-host_a-4242.warc.gz"
+    assert loc.file == path.name and path.exists()
+    records = read_records(path)
+    assert [r[0] for r in records] == ["warcinfo", "response", "request"]
+    info, resp, req = records
+    assert b"software: gzarchive-test" in info[2]
+    assert info[1]["WARC-Filename"] == path.name
+    assert resp[3] == loc.offset and loc.record_id == resp[1]["WARC-Record-ID"]
+    assert resp[1]["WARC-Concurrent-To"] == req[1]["WARC-Record-ID"]
+    assert req[1]["WARC-Concurrent-To"] == resp[1]["WARC-Record-ID"]
+    assert resp[1]["WARC-Date"] == "2026-01-02T03:04:05Z"
+    assert resp[1]["WARC-IP-Address"] == "192.0.2.1"
+    assert resp[1]["WARC-Payload-Digest"] == sha1_digest(GZ_BODY)
+    assert resp[1]["WARC-Block-Digest"].startswith("sha1:")
+    # body kept encoded, chunking header renamed
+    with open(path, "rb") as fh:
+        for record in ArchiveIterator(fh):
+            if record.rec_type == "response":
+                assert record.http_headers.get_header("Content-Encoding") == "gzip"
+                assert record.http_headers.get_header("Transfer-Encoding") is None
+                assert record.http_headers.get_header(
+                    "X-Archive-Orig-Transfer-Encoding") == "chunked"
+                assert record.raw_stream.read() == GZ_BODY
+    # deterministic: same inputs, same bytes
+    other = tmp_path / "again"
+    w2 = make_writer(other)
+    w2.write_exchange(exchange())
+    w2.close()
+    assert (other / path.name).read_bytes() == path.read_bytes()
+
+
+def test_revisits_and_companions(tmp_path: Path) -> None:
+    writer = make_writer(tmp_path)
+    first = writer.write_exchange(exchange())
+    rev = writer.write_revisit(exchange(), "http://example.org/a", first.date,
+                               PROFILE_IDENTICAL_PAYLOAD, refers_to_record_id=first.record_id)
+    nm = writer.write_revisit(exchange(status=304, body=b"", headers=[("ETag", '"x"')]),
+                              "http://example.org/a", first.date, PROFILE_SERVER_NOT_MODIFIED,
+                              payload_digest=first.payload_digest)
+    meta = writer.write_metadata("http://example.org/a", [("outlink", "http://example.org/b")],
+                                 concerning=first.record_id)
+    conv = writer.write_conversion("http://example.org/a", b"<html>dom</html>", "text/html",
+                                   first.record_id)
+    writer.write_resource("http://example.org/r", b"x", "text/plain")
+    writer.close()
+    records = read_records(tmp_path / first.file)
+    types = [r[0] for r in records]
+    assert types == ["warcinfo", "response", "request", "revisit", "request", "revisit",
+                     "request", "metadata", "conversion", "resource"]
+    by_offset = {r[3]: r for r in records}
+    r = by_offset[rev.offset][1]
+    assert r["WARC-Profile"] == PROFILE_IDENTICAL_PAYLOAD
+    assert r["WARC-Refers-To-Target-URI"] == "http://example.org/a"
+    assert r["WARC-Refers-To-Date"] == first.date
+    assert r["WARC-Refers-To"] == first.record_id
+    assert r["WARC-Payload-Digest"] == first.payload_digest
+    n = by_offset[nm.offset][1]
+    assert n["WARC-Profile"] == PROFILE_SERVER_NOT_MODIFIED
+    assert b"outlink: http://example.org/b" in by_offset[meta.offset][2]
+    assert by_offset[meta.offset][1]["WARC-Concerning"] == first.record_id
+    assert by_offset[conv.offset][1]["WARC-Refers-To"] == first.record_id
+    assert by_offset[conv.offset][1]["Content-Type"] == "text/html"
+
+
+def test_rotation(tmp_path: Path) -> None:
+    closed: list[Path] = []
+    writer = make_writer(tmp_path, max_size=1500, on_close=closed.append)
+    locations = [writer.write_exchange(exchange(f"/p{i}")) for i in range(6)]
+    writer.close()
+    files = sorted(tmp_path.glob("*.warc.gz"))
+    assert len(files) >= 3 and closed == files
+    assert not list(tmp_path.glob("*.open"))
+    assert sorted(p.name for p in files) == [p.name for p in files]
+    serials = [p.name.split("-")[2] for p in files]
+    assert serials == [f"{i:05d}" for i in range(len(files))]
+    for path in files:
+        records = read_records(path)
+        assert records[0][0] == "warcinfo"
+        assert records[1][0] == "response" and records[2][0] == "request"
+    for loc in locations:
+        assert (tmp_path / loc.file).exists()
+
+
+def _crashed_file(tmp_path: Path, n: int = 3) -> tuple[Path, list[int]]:
+    writer = make_writer(tmp_path)
+    for i in range(n):
+        writer.write_exchange(exchange(f"/p{i}"))
+    assert writer._fh is not None
+    writer._fh.flush()
+    path = writer.current_path
+    assert path is not None
+    # record boundaries, from a finished copy of the same bytes
+    data = path.read_bytes()
+    ends = []
+    with open(path, "rb") as fh:
+        it = ArchiveIterator(fh)
+        for _ in it:
+            it.read_to_end()
+            ends.append(it.get_record_offset() + it.get_record_length())
+    assert ends[-1] == len(data)
+    return path, ends
+
+
+def test_recovery_truncates_to_last_whole_record(tmp_path: Path) -> None:
+    path, ends = _crashed_file(tmp_path)
+    data = path.read_bytes()
+    cut = ends[4] + (ends[5] - ends[4]) // 2   # in the middle of record 6
+    path.write_bytes(data[:cut])
+    assert scan_whole_records(path) == (ends[4], 5)
+    [report] = recover_open_files(tmp_path)
+    assert report.action == "truncated" and report.records == 5
+    assert report.bytes_dropped == cut - ends[4]
+    final = report.final
+    assert final is not None and final.name == path.name.removesuffix(".open")
+    assert final.read_bytes() == data[: ends[4]]
+    assert len(read_records(final)) == 5
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("where", ["header", "gzip-trailer", "boundary", "nothing-whole"])
+def test_recovery_cuts(tmp_path: Path, where: str) -> None:
+    path, ends = _crashed_file(tmp_path, n=2)
+    data = path.read_bytes()
+    cut = {"header": ends[2] + 10, "gzip-trailer": ends[3] - 3, "boundary": ends[3],
+           "nothing-whole": ends[0] - 5}[where]
+    path.write_bytes(data[:cut])
+    [report] = recover_open_files(tmp_path)
+    if where == "nothing-whole":
+        assert report.action == "deleted" and not list(tmp_path.iterdir())
+        return
+    assert report.final is not None
+    assert report.action == ("renamed" if where == "boundary" else "truncated")
+    expected = {"header": 3, "gzip-trailer": 3, "boundary": 4}[where]
+    assert report.records == expected
+    assert len(read_records(report.final)) == expected
+
+
+def test_digest_index(tmp_path: Path) -> None:
+    db = tmp_path / "state" / "d.sqlite3"
+    index = DigestIndex(db)
+    assert index.lookup("http://x/", "sha1:A") is None
+    index.add("http://x/", "sha1:A", "<urn:1>", "2026-01-01T00:00:00Z", "f.warc.gz", 10)
+    index.add("http://x/", "sha1:B", "<urn:2>", "2026-01-02T00:00:00Z", "f.warc.gz", 99)
+    index.close()
+    index = DigestIndex(db)  # persisted
+    hit = index.lookup("http://x/", "sha1:A")
+    assert hit is not None and (hit.uri, hit.date) == ("http://x/", "2026-01-01T00:00:00Z")
+    assert index.lookup("http://y/", "sha1:A") is None
+    latest = index.latest("http://x/")
+    assert latest is not None and latest.record_id == "<urn:2>"
+    assert index.forget("f.warc.gz", 50) == 1
+    assert index.lookup("http://x/", "sha1:B") is None
+    index.close()
+
+
+def test_index_lines_and_merge(tmp_path: Path) -> None:
+    writer = make_writer(tmp_path, max_size=1500, on_close=update_index)
+    locs = [writer.write_exchange(exchange(f"/p{i}")) for i in range(4)]
+    writer.close()
+    lines = (tmp_path / "index.cdxj").read_text().splitlines()
+    assert lines == sorted(lines)
+    # cdxj-indexer also lists each warcinfo record, under the key "-"
+    assert len([line for line in lines if not line.startswith("- ")]) == 4
+    for loc in locs:
+        match = [json.loads(line.split(" ", 2)[2]) for line in lines
+                 if line_filename(line) == loc.file and f'"offset": "{loc.offset}"' in line]
+        assert len(match) == 1 and match[0]["status"] == "200"
+        assert match[0]["digest"] == loc.payload_digest
+    assert [line for line in lines if not line.startswith("- ")][0].startswith(
+        "org,example)/p0 20260102030405 ")
+    # idempotent and equal to a rebuild
+    update_index(tmp_path / locs[0].file)
+    assert (tmp_path / "index.cdxj").read_text().splitlines() == lines
+    rebuild_index(tmp_path, tmp_path / "rebuilt.cdxj")
+    assert (tmp_path / "rebuilt.cdxj").read_text().splitlines() == lines
+    assert index_lines(tmp_path / locs[0].file)
+
+
+def test_verify(tmp_path: Path) -> None:
+    writer = make_writer(tmp_path)
+    loc = writer.write_exchange(exchange())
+    writer.write_revisit(exchange(), "http://example.org/a", loc.date)
+    writer.write_metadata("http://example.org/a", [("outlink", "http://example.org/b")])
+    writer.close()
+    path = tmp_path / loc.file
+    good = verify_file(path)
+    assert good.ok and good.records == 6 and good.by_type["request"] == 2
+    # corrupt the response payload inside its gzip member: block + payload digests fail
+    records = []
+    with open(path, "rb") as fh:
+        it = ArchiveIterator(fh)
+        for _ in it:
+            it.read_to_end()
+            records.append((it.get_record_offset(), it.get_record_length()))
+    data = path.read_bytes()
+    off, length = records[1]
+    member = gzip.decompress(data[off:off + length]).replace(GZ_BODY[-8:], b"X" * 8)
+    bad = data[:off] + gzip.compress(member) + data[off + length:]
+    # a lone request (its response dropped)
+    off2, len2 = records[3]
+    bad_dir = tmp_path / "bad"
+    bad_dir.mkdir()
+    (bad_dir / path.name).write_bytes(bad[: len(bad) - (len(data) - off2)] + data[off2 + len2:])
+    (bad_dir / "x.warc.gz.open").write_bytes(b"")
+    reports = verify_directory(bad_dir)
+    assert len(reports) == 2
+    report, open_report = reports
+    assert not report.ok
+    assert any("block digest" in f for f in report.digest_failures)
+    assert any("payload digest" in f for f in report.digest_failures)
+    assert len(report.requests_without_response) == 1
+    assert open_report.open_file and not open_report.ok
+
+
+def test_pack_wacz(tmp_path: Path) -> None:
+    warc_dir = tmp_path / "warc"
+    writer = make_writer(warc_dir, on_close=update_index)
+    writer.write_exchange(exchange("/a", headers=[("Content-Type", "text/html")],
+                                   body=b"<html>a</html>"))
+    writer.write_exchange(exchange("/b", headers=[("Content-Type", "text/html")],
+                                   body=b"<html>b</html>"))
+    writer.close()
+    pages = pages_from_index(warc_dir / "index.cdxj")
+    assert [p["url"] for p in pages] == ["http://example.org/a", "http://example.org/b"]
+    assert pages[0]["ts"] == "2026-01-02T03:04:05Z"
+    out = pack_wacz(warc_dir, tmp_path / "out" / "archive.wacz", title="test")
+    assert validate_wacz(out)
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+        lines = zf.read("pages/pages.jsonl").decode().splitlines()
+    assert any(n.startswith("archive/") and n.endswith(".warc.gz") for n in names)
+    assert json.loads(lines[0])["format"] == "json-pages-1.0"
+    assert json.loads(lines[1])["url"] == "http://example.org/a"
+
+
+def test_find_pywb_tool_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GZARCHIVE_PYWB_BIN", str(tmp_path))
+    tool = tmp_path / "wayback"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    assert find_pywb_tool("wayback") == tool
+    with pytest.raises(ToolNotFound):
+        find_pywb_tool("no-such-pywb-tool")
+
+
+def _has_pywb() -> bool:
+    try:
+        find_pywb_tool("wayback")
+    except ToolNotFound:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_pywb(), reason="pywb not installed (see storage/warc/replay.py)")
+def test_replay_with_pywb(tmp_path: Path) -> None:
+    warc_dir = tmp_path / "warc"
+    writer = WarcWriter(warc_dir, "test", 10**9, {"software": "t"}, on_close=update_index)
+    writer.write_exchange(exchange("/a", headers=[("Content-Type", "text/html"),
+                                                  ("Content-Encoding", "gzip")]))
+    writer.close()
+    proc = start_replay(warc_dir, root=tmp_path / "pywb")
+    try:
+        port = int(proc.args[proc.args.index("-p") + 1])  # type: ignore[union-attr]
+        url = replay_url(port, "http://example.org/a", "2026", modifier="id_")
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            body = resp.read()
+            if resp.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+        assert "貴州 page".encode() in body
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert os.path.exists(tmp_path / "pywb" / "config.yaml")
