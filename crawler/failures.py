@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from twisted.internet import error as neterr
-from twisted.python.failure import Failure
-
 from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet import error as neterr
+from twisted.python.failure import Failure
 
 
 def classify_failure(failure: Failure) -> str:
     """``http-404``, ``timeout``, ``connection``, ``dns``, ``robots-disallowed``, …"""
-    if failure.check(HttpError):
-        response = failure.value.response
-        return f"http-{response.status}"
-    if failure.check(neterr.DNSLookupError):
+    value = failure.value
+    if isinstance(value, HttpError):
+        return f"http-{value.response.status}"
+    if isinstance(value, neterr.DNSLookupError):
         return "dns"
-    if failure.check(neterr.TimeoutError, neterr.TCPTimedOutError):
+    if isinstance(value, (neterr.TimeoutError, neterr.TCPTimedOutError)):
         return "timeout"
-    if failure.check(neterr.ConnectionRefusedError, neterr.ConnectError,
-                     neterr.ConnectionLost, neterr.ConnectionDone):
+    if isinstance(value, (neterr.ConnectionRefusedError, neterr.ConnectError,
+                          neterr.ConnectionLost, neterr.ConnectionDone)):
         return "connection"
-    if failure.check(IgnoreRequest):
+    if isinstance(value, IgnoreRequest):
         message = str(failure.value).lower()
         if "robots" in message:
             return "robots-disallowed"

@@ -60,6 +60,7 @@ RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 RETRY_BACKOFF_BASE = 1.0
 RETRY_BACKOFF_MAX = 60.0
+RETRY_AFTER_MAX = 120.0
 HTTPERROR_ALLOWED_CODES: list[int] = []
 REDIRECT_ENABLED = True
 COOKIES_ENABLED = False
@@ -73,6 +74,8 @@ LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
 
 DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.retry.BackoffRetryMiddleware": 550,
     "crawler.archive.middleware.WarcArchiveMiddleware": 950,
 }
 

@@ -43,7 +43,7 @@ def gateway_target(url: str) -> str | None:
     match = _GATEWAY.match(parts.path)
     if not match:
         return None
-    return urlunsplit((parts.scheme, match["host"], match["path"] or "/", parts.query, ""))
+    return str(urlunsplit((parts.scheme, match["host"], match["path"] or "/", parts.query, "")))
 
 
 def is_gateway(url: str) -> bool:

@@ -432,3 +432,15 @@ def test_large_page_is_fast() -> None:
     start = time.perf_counter()
     parse_article(html, OLD_URL)
     assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize(("page_data", "url", "expected"), [
+    ('{"total":3,"current":1}', MULTI_URL, MULTI_URL.replace(".html", "_2.html")),
+    ("3", MULTI_URL.replace(".html", "_2.html"), MULTI_URL.replace(".html", "_3.html")),
+    ("3", MULTI_URL.replace(".html", "_3.html"), None),
+    ("", MULTI_URL, None),
+    ("{bad json", MULTI_URL, None),
+])
+def test_continuation_from_page_data(page_data: str, url: str, expected: str | None) -> None:
+    html = f"<h1>标题</h1><div id='abody' pageData='{page_data}'><p>正文</p></div>"
+    assert parse_article(html, url).next_page == expected

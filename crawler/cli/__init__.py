@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from crawler.archive import cli as warc
-from crawler.cli import crawl, export, query, stats
+from crawler.cli import crawl, export, query, schedule, stats
 from crawler.cli.common import EXIT_USAGE, CliError
 
-COMMANDS = (crawl, export, query, stats, warc)
+COMMANDS = (crawl, export, query, stats, schedule, warc)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from typing import Any
 
 from crawler.cli.common import (
     EXIT_ERROR,
+    EXIT_LOCKED,
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_SECTION,
@@ -88,20 +89,34 @@ def run(args: argparse.Namespace) -> int:
     from crawler.spiders.section import SectionSpider
 
     settings = build_settings(args)
-    Path(settings["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
-    started = datetime.now(UTC)
-    process = CrawlerProcess(settings)
-    crawler = process.create_crawler(SectionSpider)
-    process.crawl(crawler)
-    process.start()
-    stats: dict[str, Any] = crawler.stats.get_stats() if crawler.stats else {}
-    spider = crawler.spider
-    report = getattr(spider, "report", None)
-    if report is None:
-        raise CliError("the crawl did not start (see the log above)", EXIT_ERROR)
-    code = exit_code(report, stats)
-    print_summary(report, stats, settings, code, quiet=args.quiet)
-    record_run(args, settings, started, stats, report, code)
+    from crawler.logfile import install_file_logging
+    from crawler.runlock import LockHeld, RunLock
+
+    data_dir = Path(settings["DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # The file log stays at INFO under --quiet: it is where unattended runs leave details.
+    install_file_logging(data_dir, "DEBUG" if settings.get("LOG_LEVEL") == "DEBUG" else "INFO")
+    lock = RunLock(data_dir)
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        raise CliError(str(exc), EXIT_LOCKED) from exc
+    try:
+        started = datetime.now(UTC)
+        process = CrawlerProcess(settings)
+        crawler = process.create_crawler(SectionSpider)
+        process.crawl(crawler)
+        process.start()
+        stats: dict[str, Any] = crawler.stats.get_stats() if crawler.stats else {}
+        spider = crawler.spider
+        report = getattr(spider, "report", None)
+        if report is None:
+            raise CliError("the crawl did not start (see the log above)", EXIT_ERROR)
+        code = exit_code(report, stats)
+        print_summary(report, stats, settings, code, quiet=args.quiet)
+        record_run(args, settings, started, stats, report, code)
+    finally:
+        lock.release()
     return code
 
 

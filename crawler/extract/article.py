@@ -8,8 +8,10 @@ going when the site changes, and every fallback is named in ``warnings``.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 from lxml import etree
@@ -35,6 +37,8 @@ logger = logging.getLogger(__name__)
 _SITE_RE = re.compile(r"国际在线|國際在線|频道|頻道|广播电台|廣播電臺|\bcri\b", re.IGNORECASE)
 _SUFFIX = re.compile(r"\s*[_|｜\-–—－]+\s*([^_|｜\-–—－]*)$")
 MAX_TITLE = 300
+MAX_PAGES = 50
+_TOTAL_KEYS = ("total", "pages", "totalPage", "pageCount", "count")
 _PAGE_NAME = re.compile(r"^(?P<stem>.+?)(?:_(?P<n>\d+))?\.s?html?$", re.IGNORECASE)
 
 
@@ -79,10 +83,11 @@ def _parse(sel: Selector, url: str) -> ArticlePage:
         paragraphs, images = body_from_element(body_el.root, url)
     if not paragraphs:
         warnings.append("body")
-        best = readability_body(sel.root)
-        if best is not None:
-            paragraphs, images = body_from_element(best, url)
+        for candidate in readability_body(sel.root):
+            paragraphs, images = body_from_element(candidate, url)
             paragraphs = [p for p in paragraphs if p != title]
+            if paragraphs:
+                break
     if not paragraphs:
         raise ExtractionError(url, "missing-body")
 
@@ -161,9 +166,27 @@ def find_continuation(sel: Selector, url: str) -> str | None:
         if is_next_text(node_text(a.root)) or "next" in (a.attrib.get("rel") or "").lower():
             return href
         numbered.setdefault(key[1], href)
-    if not numbered:
+    if numbered:
+        return numbered[min(numbered)]
+    return _from_page_data(sel, url, stem, number)
+
+
+def _from_page_data(sel: Selector, url: str, stem: str, number: int) -> str | None:
+    """``<div id="abody" pageData='{"total": 3}'>`` with no pager links (JS pager)."""
+    raw = (sel.css("#abody::attr(pagedata), .abody::attr(pagedata)").get() or "").strip()
+    total: Any = None
+    if raw.isdigit():
+        total = int(raw)
+    elif raw.startswith("{"):
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return None
+        if isinstance(data, dict):
+            total = next((data[k] for k in _TOTAL_KEYS if isinstance(data.get(k), int)), None)
+    if not isinstance(total, int) or not number < total <= MAX_PAGES:
         return None
-    return numbered[min(numbered)]
+    return absolute(url, f"{stem}_{number + 1}.html")
 
 
 __all__ = ["ArticlePage", "ImageRef", "fallback_title", "find_continuation", "parse_article",

@@ -176,14 +176,12 @@ def blocks_to_body(blocks: list[Block]) -> tuple[list[str], list[ImageRef]]:
     return paragraphs, [ImageRef(url=url, caption=caption) for url, caption in images]
 
 
-def readability_body(root: Any) -> Any | None:
-    """The element holding the most paragraph text outside the page chrome, or None."""
+def readability_body(root: Any) -> list[Any]:
+    """Elements holding the most paragraph text outside the page chrome, best first."""
     scores: dict[Any, float] = defaultdict(float)
     for p in root.iter("p"):
-        if is_chrome(p):
-            continue
         text = clean_text(node_text(p))
-        if COPYRIGHT_RE.search(text):
+        if not text or COPYRIGHT_RE.search(text) or is_chrome(p):
             continue
         parent = p.getparent()
         if parent is None:
@@ -194,11 +192,9 @@ def readability_body(root: Any) -> Any | None:
             scores[grand] += len(text) / 2
     if not scores:
         for el in root.iter():
-            if not tag_of(el) or tag_of(el) in SKIP_TAGS or is_chrome(el):
+            if not tag_of(el) or tag_of(el) in SKIP_TAGS:
                 continue
             direct = (el.text or "") + "".join(c.tail or "" for c in el)
-            if len(direct.strip()) >= 20:
+            if len(direct.strip()) >= 20 and not is_chrome(el):
                 scores[el] = len(direct.strip())
-    if not scores:
-        return None
-    return max(scores, key=lambda el: scores[el])
+    return sorted(scores, key=lambda el: -scores[el])[:3]

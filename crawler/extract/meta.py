@@ -15,7 +15,7 @@ from typing import Any
 
 from parsel import Selector
 
-from crawler.extract.dom import inline_text, node_text
+from crawler.extract.dom import inline_text, node_text, tag_of
 from crawler.textnorm import clean_text, find_cn_datetime
 
 FIELDS = ("published_at", "source", "editor", "chief_editor")
@@ -29,6 +29,7 @@ _LABEL_RE = re.compile(
 _BRACKETS = "[]【】()（）「」"
 MAX_META_LINE = 200
 MAX_FIELD = 60
+_SPAN_TAGS = {"span", "div", "p", "em", "i", "li", "font", "b", "strong", "td"}
 
 SELECTORS: dict[str, tuple[str, ...]] = {
     "published_at": ("#apublishtime", ".apublishtime", "#acreatedtime", ".acreatedtime",
@@ -137,8 +138,7 @@ def _best_line(sel: Selector, exclude: Any) -> dict[str, str]:
     """The short element text, starting with a time, that yields the most fields."""
     best: dict[str, str] = {}
     best_len = 0
-    for el in sel.xpath("//body//*[not(self::script or self::style)]"):
-        root = el.root
+    for root in _body_elements(sel):
         if exclude is not None and _within(root, exclude):
             continue
         if len(root.text_content()) > 4 * MAX_META_LINE:  # cheap pre-check
@@ -158,10 +158,8 @@ def _best_line(sel: Selector, exclude: Any) -> dict[str, str]:
 def _labelled_spans(sel: Selector, exclude: Any) -> dict[str, str]:
     """Short elements that start with a label, e.g. ``<span>責編：王悅陽</span>``."""
     found: dict[str, str] = {}
-    for el in sel.xpath("//body//*[self::span or self::div or self::p or self::em or self::i"
-                        " or self::li or self::font]"):
-        root = el.root
-        if len(root.text_content()) > MAX_FIELD + 10:
+    for root in _body_elements(sel):
+        if tag_of(root) not in _SPAN_TAGS or len(root.text_content()) > MAX_FIELD + 10:
             continue
         text = clean_text(inline_text(root))
         match = _LABEL_RE.match(text)
@@ -178,6 +176,15 @@ def looks_like_meta_line(text: str) -> bool:
         return False
     date = find_cn_datetime(text)
     return date is not None and date.start() <= 10 and len(parse_meta_line(text)) >= 2
+
+
+def _body_elements(sel: Selector) -> Any:
+    """Elements under <body> (lxml, not parsel: this runs over every element)."""
+    for body in sel.root.iter("body"):
+        for el in body.iterdescendants():
+            if tag_of(el) and tag_of(el) not in ("script", "style"):
+                yield el
+        return
 
 
 def _within(node: Any, ancestor: Any) -> bool:

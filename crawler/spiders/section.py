@@ -14,13 +14,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import scrapy
-from scrapy import Request, signals
+from parsel import Selector
+from scrapy import Item, Request, signals
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler import rendering
+from crawler.archive.signals import archive_outlinks
 from crawler.config import PortalConfig
 from crawler.extract.article import parse_article
 from crawler.extract.charset import decode_html
@@ -40,6 +43,7 @@ logger = logging.getLogger(__name__)
 MAX_ARTICLE_PAGES = 30
 MAX_REDIRECTS = 5
 REDIRECT_CODES = (301, 302, 303, 307, 308)
+PERMANENT_FAILURES = frozenset({"http-404", "http-410", "robots-disallowed", "offsite-skipped"})
 
 
 @dataclass
@@ -75,7 +79,7 @@ class SectionSpider(scrapy.Spider):
             crawler.settings.frozen = True
         spider.config = PortalConfig.from_settings(crawler.settings)
         spider.scope = Scope(spider.config)
-        spider.allowed_domains = spider.scope.allowed_domains()
+        spider.allowed_domains = spider.scope.allowed_domains()  # type: ignore[attr-defined]
         spider.report = CrawlReport()
         spider.articles = {}
         spider.article_requests = 0
@@ -146,8 +150,8 @@ class SectionSpider(scrapy.Spider):
                     wanted.append((link.label, link))
         else:
             for label in self.config.sections:
-                link = find_section(links, label)
-                if link is None:
+                found = find_section(links, label)
+                if found is None:
                     self.report.fail("section-not-found", label, self.crawler.stats)
                     self.report.set_fatal(
                         "section-not-found",
@@ -155,7 +159,7 @@ class SectionSpider(scrapy.Spider):
                         f"(labels seen: {', '.join(sorted({n.label for n in links})) or 'none'})",
                     )
                     continue
-                wanted.append((label, link))
+                wanted.append((label, found))
         for _, link in wanted:
             section = to_simplified(link.label.strip())
             self.report.sections[section] = link.url
@@ -261,7 +265,7 @@ class SectionSpider(scrapy.Spider):
                       meta=meta, headers=headers or None)
 
     # -- articles -------------------------------------------------------------
-    def parse_article(self, response: Response) -> Iterator[Request | ArticleItem]:
+    def parse_article(self, response: Response) -> Iterator[Request | Item]:
         state: ArticleState = response.meta["portal_article"]
         if response.status == 304:
             self.crawler.stats.inc_value("portal/not_modified")
@@ -284,8 +288,10 @@ class SectionSpider(scrapy.Spider):
             final = canonicalize(response.url, self.config.tracking_params)
             if final != state.url:
                 state.urls.add(response.url)
+        text = self._text(response)
+        archive_outlinks(self.crawler, response.url, _outlinks(text, response.url))
         try:
-            page = parse_article(self._text(response), response.url)
+            page = parse_article(text, response.url)
         except ExtractionError as exc:
             self.report.fail(f"extraction-{exc.reason}", response.url, self.crawler.stats)
             logger.warning("extraction failed: %s", exc)
@@ -383,12 +389,16 @@ class SectionSpider(scrapy.Spider):
         url = request.url if request is not None else "?"
         kind = classify_failure(failure)
         self.report.fail(kind, url, self.crawler.stats)
+        state = request.meta.get("portal_article") if request is not None else None
+        if state is not None and kind in PERMANENT_FAILURES:
+            # Retrying these next run would fail the same way; others stay pending.
+            self.crawl_state.mark_done([state.url])
         level = logging.INFO if kind in ("robots-disallowed", "offsite-skipped") else logging.WARNING
         logger.log(level, "%s: %s (%s)", kind, url, failure.getErrorMessage())
 
     def on_continuation_error(self, failure: Failure) -> Iterator[ArticleItem]:
         self.on_error(failure)
-        state: ArticleState = failure.request.meta["portal_article"]
+        state: ArticleState = failure.request.meta["portal_article"]  # type: ignore[attr-defined]
         yield from self._emit(state, partial=True)
 
     # -- helpers ------------------------------------------------------------------
@@ -407,6 +417,22 @@ class SectionSpider(scrapy.Spider):
             logger.info("charset label %s of %s was wrong; decoded as %s",
                         decoded.declared, response.url, decoded.encoding)
         return decoded.text
+
+
+def _outlinks(text: str, base_url: str) -> list[str]:
+    """Every link and embedded resource of a page, absolute, in page order."""
+    try:
+        selector = Selector(text=text)
+        hrefs = selector.css("a::attr(href), img::attr(src), link::attr(href), "
+                             "script::attr(src)").getall()
+    except (ValueError, TypeError):
+        return []
+    seen: dict[str, None] = {}
+    for href in hrefs:
+        href = href.strip()
+        if href and not href.startswith(("javascript:", "mailto:", "#", "data:")):
+            seen[urljoin(base_url, href)] = None
+    return list(seen)
 
 
 def _header(response: Response, name: str) -> str | None:
