@@ -9,7 +9,7 @@ stories and for republished versions of stored ones (MinHash + one bands query
 + the signature read when there are candidates).
 
     .venv/bin/python benchmarks/neardup.py [--levels 10000,100000,1000000]
-        [--queries 200] [--budget 600]
+        [--queries 200] [--budget 1500]
 
 ``--budget`` bounds the seconds spent inserting: levels not reached within it are
 reported as skipped (SecantusDB inserts a few thousand small documents a second).
@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,8 @@ def measure(index: NearDuplicateIndex, queries: int, level: int) -> dict[str, fl
     times_dup: list[float] = []
     times_minhash: list[float] = []
     hits = 0
+    for q in range(10):   # warm caches and the query plan
+        index.find_original("https://gz.cri.cn/n/warm.html", folded(*make_story(q)), later)
     for q in range(queries):
         if q % 5 == 0:   # one in five is a republication of a stored story
             i = (q * 7) % PLANTED
@@ -131,7 +133,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="10000,100000,1000000")
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--budget", type=float, default=600.0,
+    parser.add_argument("--budget", type=float, default=1500.0,
                         help="seconds allowed for inserting synthetic fingerprints")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
@@ -155,12 +157,17 @@ def main() -> int:
             if target > stored:
                 started = time.perf_counter()
                 inserted = 0
+                # Bulk load without the secondary indexes, then rebuild them: ~4x
+                # faster than maintaining them per insert on SecantusDB.
+                db[BANDS_COLLECTION].drop_indexes()
+                db[SIGS_COLLECTION].drop_indexes()
                 for bands, sigs in synthetic(index, stored, target):
                     db[BANDS_COLLECTION].insert_many(bands, ordered=False)
                     db[SIGS_COLLECTION].insert_many(sigs, ordered=False)
                     inserted += len(sigs)
                     if insert_seconds + time.perf_counter() - started > args.budget:
                         break
+                index.ensure_indexes()
                 elapsed = time.perf_counter() - started
                 insert_seconds += elapsed
                 stored += inserted

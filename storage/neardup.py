@@ -124,7 +124,7 @@ class NearDuplicateIndex:
         """MinHash signature and band keys of folded *text*."""
         minhash = MinHash(num_perm=self.num_perm, hashfunc=_crc32, scheme=_SCHEME,
                           permutations=self._perms)
-        minhash.update_batch(sorted(shingles(text, self.shingle)))
+        minhash.update_batch(list(shingles(text, self.shingle)))
         values = np.asarray(minhash.hashvalues, dtype=np.uint32)
         keys = []
         for band in range(self.bands):
@@ -153,7 +153,10 @@ class NearDuplicateIndex:
             return []
         found = []
         for doc in self._sigs.find({"url": {"$in": sorted(urls)}}):
-            score = sig.similarity(self._decode(doc["hashvalues"]))
+            values = self._decode(doc["hashvalues"])
+            if len(values) != self.num_perm or doc.get("shingle", self.shingle) != self.shingle:
+                continue  # indexed under other settings: not comparable
+            score = sig.similarity(values)
             if score >= self.threshold:
                 found.append((str(doc["url"]), score, doc))
         found.sort(key=lambda hit: (-hit[1], hit[0]))

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import opencc
 import pytest
 from pymongo import MongoClient
 from scrapy.exceptions import NotConfigured
@@ -118,8 +119,6 @@ def test_index_persists_across_runs_and_traditional_twin_matches(
         pipeline.close_spider()
     # next run: the traditional-script text of a republication (as the gateway
     # serves it) folds to the same simplified text
-    from crawler.textnorm import to_simplified  # noqa: F401 (fold_text depends on it)
-    import opencc
     trad = opencc.OpenCC("s2t")
     title2, body2 = republish(title, body, 3, suffix="（更新）")
     later = article(11, trad.convert(title2), [trad.convert(p) for p in body2],

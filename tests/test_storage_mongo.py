@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -20,7 +21,7 @@ from pymongo.database import Database
 
 from storage.mongo.articles import ArticleRepository, UpsertResult
 from storage.mongo.client import open_database
-from storage.mongo.embedded import EmbeddedServer, Paths, read_state
+from storage.mongo.embedded import EmbeddedServer, Paths, process_alive, read_state
 from storage.mongo.errors import StoreUnavailable
 from storage.mongo.runs import RunRepository
 from storage.mongo.spool import Spool
@@ -283,7 +284,7 @@ def _holder(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
 def _wait_stopped(data_dir: Path, pid: int, within: float) -> float:
     start = time.monotonic()
     while time.monotonic() - start < within:
-        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+        if not process_alive(pid):
             assert read_state(Paths.of(data_dir)) is None
             return time.monotonic() - start
         time.sleep(0.1)
@@ -294,8 +295,9 @@ def _wait_stopped(data_dir: Path, pid: int, within: float) -> float:
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
     state = read_state(Paths.of(tmp_path))
-    if state is not None and psutil.pid_exists(state["pid"]):  # never leave one behind
-        psutil.Process(state["pid"]).terminate()
+    if state is not None and process_alive(state["pid"]):  # never leave one behind
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(state["pid"]).terminate()
 
 
 def test_embedded_shared_by_two_processes(data_dir: Path) -> None:
@@ -307,7 +309,7 @@ def test_embedded_shared_by_two_processes(data_dir: Path) -> None:
     client.close()
     mine.release()
     time.sleep(2.5)  # the other lease keeps it alive past idle_seconds
-    assert psutil.pid_exists(mine.server_pid) and read_state(Paths.of(data_dir)) is not None
+    assert process_alive(mine.server_pid) and read_state(Paths.of(data_dir)) is not None
     # a second server on the same files refuses to start
     refused = subprocess.run([sys.executable, "-m", "storage.mongo.server", "--data-dir",
                               str(data_dir)], cwd=ROOT, capture_output=True, timeout=60)
@@ -354,7 +356,7 @@ def test_embedded_acknowledged_writes_survive_sigkill(data_dir: Path) -> None:
 
 
 def _wait_stopped_pid(pid: int) -> None:
-    for _ in range(100):
-        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+    for _ in range(200):
+        if not process_alive(pid):
             return
         time.sleep(0.05)

@@ -7,11 +7,11 @@ unrelated stories built from the same phrase bank are not.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,7 +110,6 @@ def true_jaccard(a: str, b: str, size: int = 4) -> float:
 
 @pytest.fixture(scope="module")
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import os
     if os.environ.get("MONGODB_URI"):
         yield os.environ["MONGODB_URI"]
         return
@@ -151,12 +150,12 @@ def url(n: int) -> str:
 
 # -- unit tests ------------------------------------------------------------------------
 
-def test_parameters_come_from_datasketch_optimiser() -> None:
-    bands, rows = lsh_params(0.5, 128)
-    assert bands * rows <= 128 and bands >= 2
-    idx = NearDuplicateIndex.__new__(NearDuplicateIndex)
-    assert (bands, rows) == lsh_params(0.5, 128)
-    del idx
+def test_parameters_come_from_datasketch_optimiser(db: Any) -> None:
+    # recall-weighted: 30 bands of 4 rows for threshold 0.5 and 128 permutations
+    assert lsh_params(0.5, 128) == (30, 4)
+    idx = NearDuplicateIndex(db, threshold=0.8)
+    assert (idx.bands, idx.rows) == lsh_params(0.8, 128)
+    assert idx.bands * idx.rows <= 128
 
 
 def test_signature_is_stable_and_band_keys_have_the_documented_form(db: Any) -> None:
@@ -301,7 +300,3 @@ def test_generated_unrelated_stories_really_share_phrases() -> None:
     # The negative set is meaningful only if unrelated stories overlap at all.
     a, b = folded(*make_story(1)), folded(*make_story(2))
     assert 0.03 < true_jaccard(a, b) < 0.4
-
-
-def test_mongo_uri_fixture_used(mongo_uri: str, tmp_path: Path) -> None:
-    assert mongo_uri.startswith("mongodb://")

@@ -22,6 +22,10 @@ What each response becomes:
 - responses flagged ``"cached"`` (HTTP cache) and requests with
   ``meta["warc_skip"]`` are not archived; images neither when WARC_ARCHIVE_IMAGES=False.
 
+Exchanges made outside the downloader (the sub-requests of a page rendered in the
+browser, crawler/archive/browser.py) come in through :meth:`archive_exchange`, under
+the same revisit and digest-index rules.
+
 After writing, ``request.meta["warc_record"] = {"file": NAME.warc.gz, "offset": N}``
 points at the response (or revisit) record. For a rendered page it points at the
 response the conversion refers to, and ``meta["warc_conversion"]`` at the conversion.
@@ -314,9 +318,23 @@ class WarcArchiveMiddleware:
         while len(self._recent) > _RECENT_MAX:
             self._recent.popitem(last=False)
 
+    def archive_exchange(self, ex: HttpExchange) -> RecordLocation | None:
+        """Archive an exchange made outside Scrapy's downloader (e.g. by the browser that
+        renders a page: crawler/archive/browser.py), with the same revisit and digest-index
+        rules as a downloaded response. None when the archive is not open."""
+        if self.writer is None or self.digests is None:
+            return None
+        try:
+            return self._write(ex)
+        finally:
+            self._update_stats(self.writer)
+
     def _archive_exchange(self, request: Request, response: Response) -> None:
+        location = self._write(self._exchange(request, response))
+        request.meta["warc_record"] = location.as_meta()
+
+    def _write(self, ex: HttpExchange) -> RecordLocation:
         assert self.writer is not None and self.digests is not None
-        ex = self._exchange(request, response)
         if ex.status == 304:
             prior = self.digests.latest(ex.url)
             location = self.writer.write_revisit(
@@ -341,7 +359,7 @@ class WarcArchiveMiddleware:
                     self.digests.add(ex.url, digest, location.record_id, location.date,
                                      location.file, location.offset, ex.status)
         self._remember(ex.url, location)
-        request.meta["warc_record"] = location.as_meta()
+        return location
 
     def _archive_rendering(self, request: Request, response: Response) -> None:
         assert self.writer is not None and self.digests is not None

@@ -173,7 +173,7 @@ class SectionSpider(scrapy.Spider):
                                 "portal_page": page}
         render = render or self.config.render == "always" or section in self.render_sections
         if render and self.render_available:
-            meta.update(rendering.listing_meta())
+            meta.update(rendering.listing_meta(self.crawler))
         return Request(url, callback=self.parse_listing, errback=self.on_error, meta=meta,
                        dont_filter=bool(meta.get("playwright")))
 

@@ -218,6 +218,17 @@ class ArticleRepository:
     def _terms(doc: Mapping[str, Any]) -> list[str]:
         return terms_for(f"{doc.get('title') or ''}\n{doc.get('body') or ''}")
 
+    def touch(self, url: str, sections: Sequence[str], urls: Sequence[str] = (),
+              now: datetime | None = None) -> int:
+        """Seen again (e.g. a 304): move last_seen, merge sections and URLs.
+
+        Returns the number of matched articles (0 when ``url`` is not stored).
+        """
+        update = {"$set": {"last_seen": now or datetime.now(UTC)},
+                  "$addToSet": {"sections": {"$each": list(sections)},
+                                "urls": {"$each": list(urls)}}}
+        return self.articles.update_one({"url": url}, update).matched_count
+
     def add_sections(self, url: str, sections: Sequence[str],
                      urls: Sequence[str] = ()) -> int:
         """Merge late section memberships (and URLs) into an article: 1 if it changed."""

@@ -41,6 +41,8 @@ from storage.mongo.errors import EmbeddedServerError
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: Seconds to wait for the files' owner to finish dying before calling it unresponsive.
+OWNER_GRACE = 15.0
 
 
 @dataclass(frozen=True)
@@ -199,15 +201,24 @@ class EmbeddedServer:
     def _running(paths: Paths) -> dict[str, Any] | None:
         """The state of a live, answering server, or None (stale state is removed)."""
         state = read_state(paths)
+        pid = int(state.get("pid", 0)) if state is not None else 0
+        if state is not None and process_alive(pid):
+            # A busy server may be slow to answer: give it a few tries before judging.
+            for _ in range(3):
+                if ping(str(state.get("uri"))):
+                    return state
+        # Never remove the state of, or start beside, a live owner of the files. A killed
+        # owner shows as a zombie while its other threads still exit (and hold the
+        # lock), so give a dying one a few seconds.
+        deadline = time.monotonic() + OWNER_GRACE
+        while owner_is_alive(paths):
+            if time.monotonic() > deadline:
+                raise EmbeddedServerError(
+                    f"embedded store {paths.root} is owned by a process that does not answer")
+            time.sleep(0.1)
         if state is not None:
-            pid = int(state.get("pid", 0))
-            if process_alive(pid) and ping(str(state.get("uri"))):
-                return state
             logger.warning("removing stale %s (pid %s not serving)", paths.state, pid)
             paths.state.unlink(missing_ok=True)
-        if owner_is_alive(paths):
-            raise EmbeddedServerError(
-                f"embedded store {paths.root} is owned by a process that does not answer")
         return None
 
     @staticmethod

@@ -59,7 +59,7 @@ def _serve(paths: Paths, idle_seconds: float, poll: float) -> int:
     from secantus import SecantusDBServer  # only the owner process loads the engine
 
     server = SecantusDBServer(host="127.0.0.1", port=0, storage_path=str(paths.store),
-                              sync_on_commit=True, replica_set_name=None,
+                              sync_on_commit=True, durable=True, replica_set_name=None,
                               enable_test_commands=False)
     server.start()
     host, port = server.address

@@ -1,0 +1,249 @@
+"""JavaScript-filled listings: rendering in a real Chromium, the archive of what the
+browser did, and the honest failure when rendering is not allowed.
+
+The replica's ``Hi,贵州!`` listing is an empty ``<ul>`` filled by ``fetch("/api/list?…")``.
+The crawls run ``python -m crawler crawl`` in a subprocess (tests/helpers.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scrapy.settings import Settings
+from warcio.archiveiterator import ArchiveIterator
+
+from crawler import rendering
+from crawler.cli.common import EXIT_USAGE, CliError
+from crawler.urls import canonicalize
+from tests.helpers import crawl, export
+from tests.replica.config import HI_GZ, LAOWAI, ReplicaConfig
+from tests.replica.replica import Replica
+
+pytestmark = pytest.mark.browser
+
+needs_chromium = pytest.mark.skipif(rendering.find_chromium() is None,
+                                    reason="no Chromium executable")
+
+
+# -- helpers -----------------------------------------------------------------------------
+def _stats(stderr: str) -> dict[str, Any]:
+    """The stats dict Scrapy dumps in the log when the spider closes."""
+    match = re.search(r"Dumping Scrapy stats:\n(\{.*?\})\n", stderr, re.S)
+    assert match, stderr[-3000:]
+    text = re.sub(r"datetime\.datetime\([^)]*\)", "None", match.group(1))
+    stats: dict[str, Any] = ast.literal_eval(text)
+    return stats
+
+
+def _records(data_dir: Path) -> list[dict[str, Any]]:
+    out = []
+    for path in sorted((data_dir / "warc").glob("*.warc.gz")):
+        with path.open("rb") as fh:
+            for rec in ArchiveIterator(fh):
+                out.append({
+                    "type": rec.rec_type,
+                    "id": rec.rec_headers.get_header("WARC-Record-ID"),
+                    "uri": rec.rec_headers.get_header("WARC-Target-URI") or "",
+                    "refers_to": rec.rec_headers.get_header("WARC-Refers-To"),
+                    "concurrent_to": rec.rec_headers.get_header("WARC-Concurrent-To"),
+                    "http": rec.http_headers,
+                    "body": rec.content_stream().read(),
+                })
+    return out
+
+
+def _js_only(replica: Replica) -> set[str]:
+    """Articles linked only from the JavaScript listing (no plain HTML path to them)."""
+    hi = {a["url"] for a in replica.ground_truth([HI_GZ])}
+    laowai = {a["url"] for a in replica.ground_truth([LAOWAI])}
+    return hi - laowai
+
+
+# -- fixtures ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def js_replica() -> Iterator[Replica]:
+    rep = Replica(ReplicaConfig(js_section=HI_GZ)).start()
+    try:
+        yield rep
+    finally:
+        rep.stop()
+
+
+@pytest.fixture(scope="module")
+def auto_crawl(js_replica: Replica, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    data = tmp_path_factory.mktemp("render-auto")
+    proc = crawl(js_replica.url, data, "--render", "auto")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return {"data": data, "proc": proc, "stats": _stats(proc.stderr),
+            "export": export(data), "records": _records(data), "log": list(js_replica.log)}
+
+
+# -- --render auto in a real Chromium -------------------------------------------------------
+@needs_chromium
+def test_auto_render_finds_every_js_only_article(auto_crawl: dict[str, Any],
+                                                 js_replica: Replica) -> None:
+    got = {row["url"] for row in auto_crawl["export"]}
+    truth = {row["url"] for row in js_replica.ground_truth()}
+    js_only = _js_only(js_replica)
+    assert len(js_only) >= 10
+    assert js_only <= got, sorted(js_only - got)[:5]
+    assert got == truth, (sorted(truth - got)[:5], sorted(got - truth)[:5])
+    stats = auto_crawl["stats"]
+    assert stats.get("portal/listing_pages/rendered", 0) >= 3  # 23 articles, 10 a page
+    assert "NEEDS RENDERING" not in auto_crawl["proc"].stdout
+
+
+@needs_chromium
+def test_rendered_listing_articles_are_fetched_by_plain_http(auto_crawl: dict[str, Any],
+                                                             js_replica: Replica) -> None:
+    js_paths = {url.removeprefix(js_replica.url) for url in _js_only(js_replica)}
+    by_browser: dict[str, bool] = {}
+    for entry in auto_crawl["log"]:
+        browser = any(k.lower() == "sec-ch-ua" for k in entry.headers)
+        by_browser[entry.path] = by_browser.get(entry.path, False) or browser
+    assert any(p.startswith("/api/list") and b for p, b in by_browser.items())
+    fetched = {p for p in by_browser if p in js_paths}
+    assert fetched == js_paths
+    assert not [p for p in fetched if by_browser[p]], "articles must not go through the browser"
+
+
+@needs_chromium
+def test_browser_pages_closed_and_contexts_bounded(auto_crawl: dict[str, Any]) -> None:
+    stats = auto_crawl["stats"]
+    assert stats["playwright/page_count"] >= 3
+    assert stats["playwright/page_count/closed"] == stats["playwright/page_count"]
+    assert stats["playwright/context_count/max_concurrent"] <= 2
+    assert stats["playwright/page_count/max_concurrent"] <= 4
+    assert not any(k.startswith("archive/browser/errors/") for k in stats), stats
+    assert "archive/browser/protocol_unknown" not in stats  # DevTools gave every version
+    assert stats["archive/browser/exchanges"] == stats["playwright/response_count"]
+    assert "archive/warc/skipped/unlinked_conversion" not in stats
+
+
+# -- the WARC of a rendered listing ---------------------------------------------------------
+@needs_chromium
+def test_warc_holds_json_subrequests_of_rendered_listing(auto_crawl: dict[str, Any],
+                                                         js_replica: Replica) -> None:
+    records = auto_crawl["records"]
+    api = [r for r in records if "/api/list?section=hi&page=" in r["uri"]]
+    responses = {r["uri"]: r for r in api if r["type"] in ("response", "revisit")}
+    requests = {r["uri"]: r for r in api if r["type"] == "request"}
+    pages = sorted(int(u.rsplit("=", 1)[1]) for u in responses)
+    assert pages == [1, 2, 3], sorted(responses)
+    found: set[str] = set()
+    for uri, rec in responses.items():
+        assert rec["type"] == "response"
+        assert rec["http"].get_statuscode() == "200"
+        assert rec["http"].get_header("Content-Type").startswith("application/json")
+        found.update(item["url"] for item in json.loads(rec["body"])["items"])
+        req = requests[uri]
+        assert req["concurrent_to"] == rec["id"]
+        assert req["http"].protocol == "GET"
+        assert req["http"].get_header("Host") == f"127.0.0.1:{js_replica.port}"
+    # the JSON lists the section's articles (some under a gateway twin or tracking URL)
+    hi = {a["url"] for a in js_replica.ground_truth([HI_GZ])}
+    assert {canonicalize(url) for url in found} == hi
+
+
+@needs_chromium
+def test_rendered_dom_is_a_conversion_of_the_archived_page(auto_crawl: dict[str, Any],
+                                                           js_replica: Replica) -> None:
+    records = auto_crawl["records"]
+    by_id = {r["id"]: r for r in records}
+    conversions = [r for r in records if r["type"] == "conversion"]
+    listing_urls = {js_replica.url + p for p in
+                    ("/higz/index.html", "/higz/index_2.html", "/higz/index_3.html")}
+    assert {c["uri"] for c in conversions} == listing_urls
+    for conv in conversions:
+        target = by_id[conv["refers_to"]]
+        assert target["type"] == "response" and target["uri"] == conv["uri"]
+        # the page as served is the empty list; the conversion is the filled-in DOM
+        assert b"/n/" not in target["body"] and b"/api/list" in target["body"]
+        assert b'<ul id="list"><li>' in conv["body"]
+
+
+# -- --render never: report, do not pretend --------------------------------------------------
+def test_render_never_reports_needs_rendering(js_replica: Replica, tmp_path: Path) -> None:
+    proc = crawl(js_replica.url, tmp_path, "--render", "never")
+    assert proc.returncode == 4, proc.stdout[-3000:] + proc.stderr[-3000:]
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("NEEDS RENDERING")), "")
+    assert HI_GZ in line and "/higz/index.html" in line, proc.stdout[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert not any(k.startswith("playwright/") for k in _stats(proc.stderr))
+
+
+# -- configuration (no browser needed) ---------------------------------------------------------
+def _settings() -> Settings:
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    return settings
+
+
+def test_configure_never_installs_no_handler() -> None:
+    settings = _settings()
+    assert rendering.configure(settings, "never") is None
+    assert not rendering.is_enabled(settings)
+
+
+def test_configure_without_browser(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rendering, "find_chromium", lambda configured=None: None)
+    settings = _settings()
+    assert rendering.configure(settings, "auto") is None
+    assert not rendering.is_enabled(settings)
+    with pytest.raises(rendering.BrowserNotFound, match="apt-get install -y chromium"):
+        rendering.configure(_settings(), "always")
+
+
+def test_cli_always_without_browser_is_a_usage_error(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    from crawler.cli.crawl import build_settings
+
+    monkeypatch.setattr(rendering, "find_chromium", lambda configured=None: None)
+    args = argparse.Namespace(max_articles=0, all=False, sections=[], data_dir=str(tmp_path),
+                              mongodb_uri=None, portal_url="http://127.0.0.1:9",
+                              render="always", quiet=False, log_level=None, set=[])
+    with pytest.raises(CliError) as info:
+        build_settings(args)
+    assert info.value.exit_code == EXIT_USAGE
+    assert "Chromium" in str(info.value)
+
+
+@needs_chromium
+def test_configure_bounds_the_browser_and_aborts_unneeded_requests() -> None:
+    settings = _settings()
+    settings.set("PLAYWRIGHT_MAX_PAGES_PER_CONTEXT", 0)
+    assert rendering.configure(settings, "auto") is not None
+    assert rendering.is_enabled(settings)
+    assert settings["PLAYWRIGHT_LAUNCH_OPTIONS"]["executable_path"]
+    assert settings.getint("PLAYWRIGHT_MAX_CONTEXTS") == 2
+    assert settings.getint("PLAYWRIGHT_MAX_PAGES_PER_CONTEXT") == 4
+    assert isinstance(settings["PLAYWRIGHT_ABORT_REQUEST"], rendering.AbortPolicy)
+
+
+class _Req:
+    def __init__(self, url: str, resource_type: str) -> None:
+        self.url, self.resource_type = url, resource_type
+
+
+def test_abort_policy() -> None:
+    policy = rendering.AbortPolicy.from_settings(_settings())
+    page = "http://gz.cri.cn/higz/index.html"
+    assert policy(_Req("http://gz.cri.cn/f/a.woff2", "font"))  # type: ignore[arg-type]
+    assert policy(_Req("http://gz.cri.cn/v/a.mp4", "media"))  # type: ignore[arg-type]
+    assert policy(_Req("https://hm.baidu.com/hm.js?x", "script"))  # type: ignore[arg-type]
+    assert policy(_Req("https://www.google-analytics.com/collect", "xhr"))  # type: ignore[arg-type]
+    for kind in ("document", "script", "xhr", "fetch", "stylesheet", "image"):
+        assert not policy(_Req(page, kind)), kind  # type: ignore[arg-type]
+    settings = _settings()
+    settings.set("RENDER_ABORT_RESOURCE_TYPES", ["font", "fetch"])
+    from crawler.config import ConfigError
+
+    with pytest.raises(ConfigError, match="fetch"):
+        rendering.AbortPolicy.from_settings(settings)
