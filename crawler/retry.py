@@ -67,7 +67,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
                 delay = min(self.retry_after_cap, asked)
                 assert self.crawler.stats is not None
                 self.crawler.stats.inc_value("portal/retry/retry_after")
-        return delay
+        return float(delay)
 
     async def _wait(self, retry: Request, response: Response | None) -> Request:
         delay = self._delay(retry, response)
@@ -78,15 +78,16 @@ class BackoffRetryMiddleware(RetryMiddleware):
             await deferred_to_future(deferLater(reactor, delay, lambda: None))
         return retry
 
-    async def process_response(self, request: Request, response: Response,
-                               spider: Any = None) -> Request | Response:
+    async def process_response(  # type: ignore[override]
+            self, request: Request, response: Response, spider: Any = None) -> Request | Response:
         result = super().process_response(request, response)
         if isinstance(result, Request):
             return await self._wait(result, response)
         return result
 
-    async def process_exception(self, request: Request, exception: Exception,
-                                spider: Any = None) -> Request | Response | None:
+    async def process_exception(  # type: ignore[override]
+            self, request: Request, exception: Exception,
+            spider: Any = None) -> Request | Response | None:
         result = super().process_exception(request, exception)
         if isinstance(result, Request):
             return await self._wait(result, None)

@@ -64,6 +64,7 @@ class ReplicaConfig:
     host: str = "127.0.0.1"
     port: int = 0
     slow_seconds: float = 3.0
+    republished: bool = True   # two stories republished a day later with small edits
 
     def __post_init__(self) -> None:
         if self.articles_per_section < 12:

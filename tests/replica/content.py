@@ -6,6 +6,7 @@ Nothing here knows about HTTP: pages.py renders these objects, server.py serves 
 from __future__ import annotations
 
 import random
+from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +49,7 @@ class Article:
     meta_style: str = "text"  # older template: "text" (one run-together line) | "spans"
     roles: set[str] = field(default_factory=set)
     revision: int = 0
+    duplicate_of: str | None = None  # path of the original when this is a republished story
     modified: datetime = field(default_factory=lambda: datetime(2025, 1, 1, tzinfo=UTC))
 
     @property
@@ -86,6 +88,7 @@ class Article:
             "images": [{"url": base + b.src, "caption": b.caption} for b in self.images()],
             "template": self.template,
             "pages": len(self.pages),
+            "near_duplicate_of": base + self.duplicate_of if self.duplicate_of else None,
         }
 
 
@@ -200,7 +203,31 @@ def build_articles(cfg: ReplicaConfig) -> list[Article]:
             out.append(generate_article(rng, _between(rng, *NEW_RANGE), [sec.label]))
     if cfg.faults:
         _add_faults(cfg, out)
+    if cfg.republished:
+        _add_republished(cfg, out)
     return out
+
+
+def _add_republished(cfg: ReplicaConfig, arts: list[Article]) -> None:
+    """A story republished a day later with "（更新）" in its title, and another with one
+    paragraph rewritten and listed under the other section: near-duplicates."""
+    rng = random.Random(f"{cfg.seed}/republished")
+    originals = [a for a in arts if a.sections == [LAOWAI] and len(a.pages) == 1
+                 and not a.roles and a.uid != seed_story().uid and len(a.paragraphs()) >= 5]
+    for n, (orig, section) in enumerate(zip(originals[3:5], (LAOWAI, HI_GZ), strict=False)):
+        copy = deepcopy(orig)
+        copy.uid = _uid(rng)
+        copy.published = orig.published + timedelta(days=1, minutes=rng.randint(1, 300))
+        copy.modified = orig.modified + timedelta(days=1)
+        copy.sections = [section]
+        copy.duplicate_of = orig.path
+        if n == 0:
+            copy.title = orig.title + "（更新）"
+        else:
+            paragraphs = [b for b in copy.pages[0] if b.kind == "p"]
+            middle = paragraphs[len(paragraphs) // 2]
+            middle.text = middle.text[: len(middle.text) // 2] + "记者从主办方获悉，相关活动还将持续到月底。"
+        arts.append(copy)
 
 
 def _add_faults(cfg: ReplicaConfig, arts: list[Article]) -> None:
