@@ -42,6 +42,9 @@ MONGODB_DATABASE = "gzarchive"
 MONGODB_BATCH_SIZE = 50
 MONGODB_RETRIES = 3
 
+# --- near-duplicates (republished stories) ------------------------------------------
+DEDUP_ENABLED = True              # DEDUP_THRESHOLD, DEDUP_NUM_PERM, DEDUP_SHINGLE: see pipelines.dedup
+
 # --- politeness and robustness ----------------------------------------------------
 USER_AGENT = "gzarchive/0.1 (+https://github.com/gzarchive/gzarchive; archiving crawler)"
 ROBOTSTXT_OBEY = True
@@ -81,6 +84,7 @@ DOWNLOADER_MIDDLEWARES = {
 
 ITEM_PIPELINES = {
     "pipelines.normalise.NormalisePipeline": 100,
+    "pipelines.dedup.NearDuplicatePipeline": 300,
     "pipelines.store.MongoStorePipeline": 500,
 }
 

@@ -13,7 +13,7 @@ from tests.helpers import crawl, export
 pytestmark = pytest.mark.slow
 
 FIELDS = ("title", "published_at", "source", "editor", "chief_editor", "sections", "body",
-          "images")
+          "images", "near_duplicate_of")
 
 
 def _by_url(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
