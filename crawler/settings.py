@@ -43,7 +43,10 @@ MONGODB_BATCH_SIZE = 50
 MONGODB_RETRIES = 3
 
 # --- near-duplicates (republished stories) ------------------------------------------
-DEDUP_ENABLED = True              # DEDUP_THRESHOLD, DEDUP_NUM_PERM, DEDUP_SHINGLE: see pipelines.dedup
+DEDUP_ENABLED = True
+# Estimated Jaccard of 4-character shingles. Measured on the replica (40 stories a
+# section, 3,158 unrelated pairs): unrelated max 0.57, republished stories 0.89-0.98.
+DEDUP_THRESHOLD = 0.7
 
 # --- politeness and robustness ----------------------------------------------------
 USER_AGENT = "gzarchive/0.1 (+https://github.com/gzarchive/gzarchive; archiving crawler)"
