@@ -26,6 +26,7 @@ class ArticleItem(scrapy.Item):
     script = scrapy.Field()         # "simplified" | "traditional" (page fetched)
     content_hash = scrapy.Field()
     near_duplicate_of = scrapy.Field()
+    near_duplicates_found = scrapy.Field()  # earlier-crawled republications of this one
     http_validators = scrapy.Field()  # {"etag", "last_modified"} of the first page
 
 

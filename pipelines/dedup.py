@@ -121,11 +121,13 @@ class NearDuplicatePipeline:
         logger.info("near-duplicate index: threshold %.2f, %d-char shingles, %d bands x %d rows",
                     index.threshold, index.shingle, index.bands, index.rows)
 
-    def _check_and_add(self, url: str, text: str, published_at: datetime | None) -> str | None:
+    def _check_and_add(self, url: str, text: str,
+                       published_at: datetime | None) -> tuple[str | None, list[str]]:
         assert self.index is not None
         original = self.index.find_original(url, text, published_at)
+        later = [] if original else self.index.adopt_later(url, text, published_at)
         self.index.add(url, text, published_at, original=original)
-        return original
+        return original, later
 
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, ArticleItem):
@@ -142,13 +144,18 @@ class NearDuplicatePipeline:
             # Check-then-add must not interleave with another item of this process, or
             # two copies of one story processed together would both look original.
             async with self._lock:
-                original = await asyncio.to_thread(self._check_and_add, url, text, published_at)
+                original, later = await asyncio.to_thread(self._check_and_add, url, text,
+                                                          published_at)
         except PyMongoError:
             logger.error("near-duplicate check failed for %s; stored unmarked", url,
                          exc_info=True)
             self._inc("dedup/errors/mongo")
-            original = None
+            original, later = None, []
         adapter["near_duplicate_of"] = original
+        if later:
+            # Republications crawled before this original: the store re-points them.
+            adapter["near_duplicates_found"] = later
+            self._inc("dedup/relinked")
         self._inc("dedup/checked")
         if original is not None:
             self._inc("dedup/near_duplicates")

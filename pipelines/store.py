@@ -28,7 +28,7 @@ from storage.mongo.writer import BatchWriter
 logger = logging.getLogger(__name__)
 
 # Item fields that are not part of the stored article.
-TRANSIENT_FIELDS = ("paragraphs", "fetched_at", "script")
+TRANSIENT_FIELDS = ("paragraphs", "fetched_at", "script", "near_duplicates_found")
 
 
 class MongoStorePipeline:
@@ -47,6 +47,7 @@ class MongoStorePipeline:
         self.writer: BatchWriter | None = None
         self._batch: list[dict[str, Any]] = []
         self._section_links: list[tuple[str, list[str], list[str], bool]] = []
+        self._relinks: list[tuple[str, str]] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MongoStorePipeline:
@@ -87,6 +88,8 @@ class MongoStorePipeline:
         doc = {k: v for k, v in adapter.items() if k not in TRANSIENT_FIELDS}
         self.writer.add(doc)
         self._batch.append(doc)
+        for later in adapter.get("near_duplicates_found") or ():
+            self._relinks.append((later, doc["url"]))
         if len(self._batch) >= self.batch_size:
             await self._flush()
         return item
@@ -102,6 +105,9 @@ class MongoStorePipeline:
             await asyncio.to_thread(self._remember, batch)
         if links:
             await asyncio.to_thread(self._merge_sections, links)
+        relinks, self._relinks = self._relinks, []
+        if relinks and self.repo is not None:
+            await asyncio.to_thread(self._apply_relinks, relinks)
 
     def _count(self, result: UpsertResult) -> None:
         stats = self._stats()
@@ -128,6 +134,12 @@ class MongoStorePipeline:
             state.set_validators(doc["url"], validators.get("etag"),
                                  validators.get("last_modified"), doc.get("content_hash"))
         state.mark_done([doc["url"] for doc in batch])
+
+    def _apply_relinks(self, relinks: list[tuple[str, str]]) -> None:
+        assert self.repo is not None
+        for later, original in relinks:
+            self.repo.set_near_duplicate(later, original)
+            self._stats().inc_value("archive/mongo/near_duplicates_relinked")
 
     def _merge_sections(self, links: list[tuple[str, list[str], list[str], bool]]) -> None:
         stats = self._stats()

@@ -234,6 +234,27 @@ class NearDuplicateIndex:
         self._sigs.bulk_write(sigs, ordered=False)
         return len(latest)
 
+    def adopt_later(self, url: str, text: str,
+                    published_at: datetime | None) -> list[str]:
+        """Articles indexed before *url* but published after it that republish it.
+
+        Crawl order is not publication order: when the original arrives after its
+        republications, those are re-pointed at it (in the index) and returned so
+        the caller can correct the stored articles.
+        """
+        mine = _utc_naive(published_at)
+        if not text or mine is None:
+            return []
+        later = []
+        for other, _score, doc in self._candidates(self.signature(text), url):
+            theirs = _utc_naive(doc.get("published_at"))
+            current = doc.get("original")
+            if theirs is not None and theirs > mine and current in (None, other):
+                later.append(other)
+        if later:
+            self._sigs.update_many({"url": {"$in": later}}, {"$set": {"original": url}})
+        return sorted(later)
+
     def remove(self, url: str) -> None:
         self._bands.delete_many({"url": url})
         self._sigs.delete_many({"url": url})

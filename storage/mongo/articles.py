@@ -218,6 +218,11 @@ class ArticleRepository:
     def _terms(doc: Mapping[str, Any]) -> list[str]:
         return terms_for(f"{doc.get('title') or ''}\n{doc.get('body') or ''}")
 
+    def set_near_duplicate(self, url: str, original: str) -> int:
+        """Mark *url* as a republication of *original* (found after it was stored)."""
+        return self.articles.update_one(
+            {"url": url}, {"$set": {"near_duplicate_of": original}}).modified_count
+
     def touch(self, url: str, sections: Sequence[str], urls: Sequence[str] = (),
               now: datetime | None = None) -> int:
         """Seen again (e.g. a 304): move last_seen, merge sections and URLs.
@@ -341,4 +346,9 @@ class ArticleRepository:
             elif value is None and name in _LIST_FIELDS:
                 value = []
             out[name] = value
+        # Stable order whatever order runs merged them in: sections sorted, the
+        # canonical URL first among the URLs.
+        out["sections"] = sorted(out.get("sections") or [])
+        urls = sorted(set(out.get("urls") or []) - {out.get("url")})
+        out["urls"] = ([out["url"]] if out.get("url") else []) + urls
         return out

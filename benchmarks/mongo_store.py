@@ -1,0 +1,416 @@
+"""Article store figures: write throughput and keyword-search latency.
+
+Runs against a fresh SecantusDB in a temporary directory (``sync_on_commit=True``, as the
+embedded store runs), or against ``MONGODB_URI`` when it is set (a throwaway database,
+dropped at the end). The client comes from ``storage.mongo.client.open_database``, so
+every write is journaled (``w=1, j=True``) as in a crawl.
+
+1. Writes: N synthetic Chinese articles (~1,500-character body, title, sections,
+   dates, images) through ``ArticleRepository.upsert_many`` in batches of 50 and 200,
+   beside one ``insert_one`` per article of the same document as upsert_many stores
+   it. Both timings include preparing the documents (validation, search terms), whose
+   cost alone is printed too. Each method starts from an empty collection with the
+   production indexes.
+2. Search: the collection is bulk-loaded (``insert_many`` of documents prepared the
+   way ``upsert_many`` stores them, search terms from the repository's own code) up to
+   each size, then ~50 queries of 1-3 words (a third in traditional script) go through
+   ``ArticleRepository.find(search=..., limit=20)`` as ``gzarchive query`` does.
+   Prints median and p95 latency, and the ``explain()`` winning plan of the search
+   aggregate (it must start with an IXSCAN of ``search_terms``, not a COLLSCAN).
+
+    .venv/bin/python benchmarks/mongo_store.py [--articles 2000] [--sizes 10000]
+        [--queries 50] [--limit 20] [--budget 900] [--seed 1]
+
+``--sizes 10000,100000`` for the bigger run (loading 100k takes a while: ``--budget``
+bounds the seconds spent bulk-loading; sizes not reached in it are reported skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import opencc
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from storage.mongo.articles import BEIJING, ArticleRepository  # noqa: E402
+from storage.mongo.client import open_database  # noqa: E402
+from storage.mongo.search import index_terms  # noqa: E402
+from tests.replica import phrases as ph  # noqa: E402
+
+LOAD_CHUNK = 1000
+SECTIONS = ["老外在贵州", "Hi,贵州!", "要闻", "原创", "直观中国"]
+T0 = datetime(2023, 1, 1, tzinfo=BEIJING)
+CJK = re.compile(r"[\u4e00-\u9fff]+")
+
+
+# -- synthetic articles -------------------------------------------------------------
+class ArticleFactory:
+    """Deterministic, realistic-looking Chinese articles.
+
+    Sentences of the replica's phrase banks (the portal's topics) mixed with words drawn
+    from a Zipf-distributed vocabulary of ~30,000 two- and three-character words built
+    from the same characters, so some query words are in most articles and others in
+    very few, as in a real news corpus.
+    """
+
+    def __init__(self, seed: int, vocabulary: int = 30_000) -> None:
+        self.rng = random.Random(seed)
+        chars = sorted({c for text in self._bank_texts() for run in CJK.findall(text)
+                        for c in run})
+        words: dict[str, None] = {}
+        # Phrase-bank words first: the most frequent ranks, as on the real portal.
+        for text in self._bank_texts():
+            for run in CJK.findall(text):
+                if 2 <= len(run) <= 4:
+                    words[run] = None
+        vocab_rng = random.Random(seed + 1)
+        while len(words) < vocabulary:
+            n = 2 if vocab_rng.random() < 0.7 else 3
+            words["".join(vocab_rng.choice(chars) for _ in range(n))] = None
+        self.words = list(words)
+        weights = [1.0 / (rank + 1) ** 1.05 for rank in range(len(self.words))]
+        total = 0.0
+        self.cum: list[float] = []
+        for w in weights:
+            total += w
+            self.cum.append(total)
+        self.count = 0
+
+    @staticmethod
+    def _bank_texts() -> Iterator[str]:
+        for value in vars(ph).values():
+            items = value if isinstance(value, list) else []
+            for item in items:
+                for part in item if isinstance(item, tuple) else (item,):
+                    if isinstance(part, str):
+                        yield part
+
+    def _ctx(self, published: datetime) -> dict[str, Any]:
+        rng = self.rng
+        spot, region = rng.choice(ph.SPOTS)
+        return {"person": rng.choice(ph.PEOPLE), "local": rng.choice(ph.LOCALS),
+                "nation": rng.choice(ph.NATIONS), "spot": spot, "region": region,
+                "activity": rng.choice(ph.ACTIVITIES), "culture": rng.choice(ph.CULTURE),
+                "event": rng.choice(ph.EVENTS), "city": rng.choice(ph.CITIES),
+                "topic": rng.choice(ph.TOPICS), "count": rng.randint(3, 30),
+                "num": rng.randint(10, 500), "guests": rng.randint(40, 300),
+                "pct": rng.randint(8, 60), "k": rng.randint(2, 9),
+                "reporter": rng.choice(ph.REPORTERS),
+                "md": f"{published.month}月{published.day}日"}
+
+    def _filler(self, chars: int) -> str:
+        out: list[str] = []
+        size = 0
+        while size < chars:
+            n = self.rng.randint(4, 12)
+            clause = "".join(self.rng.choices(self.words, cum_weights=self.cum, k=n))
+            out.append(clause + self.rng.choice("，，，。"))
+            size += len(out[-1])
+        return "".join(out)
+
+    def article(self) -> dict[str, Any]:
+        """One article as the store pipeline hands it to ``upsert_many``."""
+        rng = self.rng
+        self.count += 1
+        published = T0 + timedelta(minutes=rng.randrange(3 * 365 * 24 * 60))
+        ctx = self._ctx(published)
+        target = rng.randint(1300, 1700)
+        paras = [rng.choice(ph.LEADS).format(**ctx)]
+        size = len(paras[0])
+        while size < target:
+            para = "".join(s.format(**ctx) for s in rng.sample(ph.SENTENCES, 2))
+            para += self._filler(rng.randint(60, 200))
+            paras.append(para)
+            size += len(para)
+        body = "\n".join(paras)
+        title = rng.choice(ph.TITLES).format(**ctx)
+        day = f"{published:%Y%m%d}"
+        images = [{"url": f"https://gz.cri.cn/photoAlbum/page/performance/img/"
+                          f"{published:%Y/%-m/%-d}/{rng.getrandbits(64):016x}.jpg",
+                   "caption": rng.choice(ph.CAPTIONS).format(**ctx) if rng.random() < 0.7
+                   else None} for _ in range(rng.randint(0, 3))]
+        url = f"https://gz.cri.cn/{day}/{uuid.UUID(int=rng.getrandbits(128))}.html"
+        source = rng.choice(ph.SOURCES)[0]
+        return {
+            "url": url, "urls": [url], "title": title, "body": body,
+            "published_at": published, "source": source, "editor": rng.choice(ph.EDITORS),
+            "chief_editor": rng.choice(ph.CHIEF_EDITORS) if rng.random() < 0.6 else None,
+            "sections": rng.sample(SECTIONS, 1 if rng.random() < 0.85 else 2),
+            "images": images,
+            "content_hash": hashlib.sha256(f"{title}\x00{body}".encode()).hexdigest(),
+            "warc": {"file": f"gzarchive-{day}-00000.warc.gz",
+                     "offset": rng.randrange(10**8)},
+            "template": "new",
+        }
+
+    def query(self) -> str:
+        """1-3 words in either script, each from a real article or the vocabulary."""
+        rng = self.rng
+        n = rng.choice((1, 1, 2, 2, 3))
+        words = []
+        for _ in range(n):
+            if rng.random() < 0.5:  # topic words of the portal: frequent
+                pick = rng.choice([*ph.CITIES, *ph.NATIONS, *ph.CULTURE, *ph.TOPICS,
+                                   *(s for s, _ in ph.SPOTS)])
+            else:  # vocabulary words, ranks 50-20,000: from common to rare
+                pick = self.words[int(50 * (400 ** rng.random()))]
+            words.append(pick)
+        return " ".join(words)
+
+
+def stored_form(repo: ArticleRepository, docs: list[dict[str, Any]],
+                now: datetime) -> list[dict[str, Any]]:
+    """Documents as ``upsert_many`` leaves a new article (its own preparation and terms)."""
+    out = []
+    for doc in repo._prepare(docs).values():
+        doc["search_terms"] = repo._terms(doc)
+        doc.update(first_seen=now, last_seen=now, revision_count=0, revised_at=None)
+        out.append(doc)
+    return out
+
+
+# -- database ------------------------------------------------------------------------
+@contextmanager
+def database() -> Iterator[tuple[Any, str]]:
+    """(database, description) on MONGODB_URI or on a fresh SecantusDB."""
+    uri = os.environ.get("MONGODB_URI")
+    server = None
+    tmp = None
+    if uri:
+        name = f"bench_store_{uuid.uuid4().hex[:8]}"
+        where = f"MONGODB_URI, database {name}"
+    else:
+        from secantus import SecantusDBServer
+        tmp = tempfile.TemporaryDirectory(prefix="mongo-store-bench-")
+        server = SecantusDBServer(storage_path=tmp.name, sync_on_commit=True,
+                                  replica_set_name=None)
+        server.start()
+        uri = server.uri
+        name = "bench_store"
+        where = f"SecantusDB (sync_on_commit=True) in {tmp.name}"
+    try:
+        with open_database(uri, tmp.name if tmp else ".", name) as (client, db):
+            try:
+                yield db, where
+            finally:
+                client.drop_database(name)
+    finally:
+        if server is not None:
+            server.stop()
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def fresh(db: Any) -> ArticleRepository:
+    db.drop_collection("articles")
+    db.drop_collection("revisions")
+    repo = ArticleRepository(db)
+    repo.ensure_indexes()
+    return repo
+
+
+def disk_mb(path: str | None) -> float | None:
+    if path is None:
+        return None
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 1e6
+
+
+# -- 1. writes -----------------------------------------------------------------------
+def bench_writes(db: Any, factory: ArticleFactory, n: int) -> list[tuple[str, float, float]]:
+    docs = [factory.article() for _ in range(n)]
+    now = datetime.now(UTC)
+    rows: list[tuple[str, float, float]] = []
+
+    repo = fresh(db)
+    start = time.perf_counter()
+    stored_form(repo, docs, now)
+    prep = time.perf_counter() - start
+    rows.append(("prepare only (no database)", n / prep, 1000 * prep / n))
+
+    for batch in (50, 200):
+        repo = fresh(db)
+        start = time.perf_counter()
+        for i in range(0, n, batch):
+            result = repo.upsert_many(docs[i:i + batch], now)
+            assert result.new == len(docs[i:i + batch]), result
+        secs = time.perf_counter() - start
+        assert repo.count() == n
+        rows.append((f"upsert_many, batch {batch}", n / secs, 1000 * secs / n))
+
+    repo = fresh(db)
+    start = time.perf_counter()
+    for doc in docs:
+        repo.articles.insert_one(stored_form(repo, [doc], now)[0])
+    secs = time.perf_counter() - start
+    assert repo.count() == n
+    rows.append(("insert_one per article", n / secs, 1000 * secs / n))
+    return rows
+
+
+# -- 2. search -----------------------------------------------------------------------
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p
+    lo = int(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def load(repo: ArticleRepository, factory: ArticleFactory, upto: int, deadline: float) -> int:
+    """Insert articles until the collection holds ``upto`` (or the deadline passes)."""
+    have = repo.count()
+    now = datetime.now(UTC)
+    while have < upto and time.monotonic() < deadline:
+        k = min(LOAD_CHUNK, upto - have)
+        docs = stored_form(repo, [factory.article() for _ in range(k)], now)
+        repo.articles.insert_many(docs, ordered=False)
+        have += k
+    return have
+
+
+def winning_plan(repo: ArticleRepository, words: str) -> tuple[str, Any]:
+    """A one-line summary of the stages of the winning plan, and the plan itself."""
+    explained = repo.db.command("explain", {"aggregate": "articles",
+                                            "pipeline": repo.search_pipeline(words),
+                                            "cursor": {}}, verbosity="queryPlanner")
+    found: list[Any] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            if "winningPlan" in node:
+                found.append(node["winningPlan"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(explained)
+    plan = found[0] if found else explained
+
+    stages: list[str] = []
+
+    def stages_of(node: Any) -> None:
+        if isinstance(node, Mapping):
+            if "stage" in node:
+                extra = f"({node['indexName']})" if "indexName" in node else ""
+                stages.append(f"{node['stage']}{extra}")
+            for key in ("queryPlan", "inputStage", "inputStages"):
+                if key in node:
+                    stages_of(node[key])
+        elif isinstance(node, list):
+            for value in node:
+                stages_of(value)
+
+    stages_of(plan)
+    return " <- ".join(stages) or "?", plan
+
+
+def bench_search(db: Any, factory: ArticleFactory, sizes: list[int], queries: int,
+                 limit: int, budget: float, data_path: str | None) -> list[str]:
+    repo = fresh(db)
+    qs = [factory.query() for _ in range(queries)]
+    t2s = opencc.OpenCC("s2t")
+    qs = [t2s.convert(q) if i % 3 == 2 else q for i, q in enumerate(qs)]
+    deadline = time.monotonic() + budget
+    lines: list[str] = []
+    plan_shown = False
+    for size in sizes:
+        start = time.perf_counter()
+        before = repo.count()
+        have = load(repo, factory, size, deadline)
+        secs = time.perf_counter() - start
+        rate = (have - before) / secs if secs else 0.0
+        if have < size:
+            lines.append(f"{size:>8,}  skipped: --budget reached at {have:,} articles "
+                         f"(loading {rate:,.0f}/s)")
+            print(lines[-1], flush=True)
+            break
+        list(repo.find(search=qs[0], limit=limit))  # warm-up, not timed
+        times: list[float] = []
+        hits: list[int] = []
+        for q in qs:
+            t = time.perf_counter()
+            hits.append(len(list(repo.find(search=q, limit=limit))))
+            times.append(1000 * (time.perf_counter() - t))
+        mb = disk_mb(data_path)
+        lines.append(f"{size:>8,}  median {statistics.median(times):7.1f} ms  "
+                     f"p95 {percentile(times, 0.95):7.1f} ms  max {max(times):7.1f} ms  "
+                     f"(hits/query: median {statistics.median(hits):.0f}, "
+                     f"{sum(h == 0 for h in hits)} with none; loaded {rate:,.0f} art/s"
+                     + (f", store {mb:,.0f} MB)" if mb is not None else ")"))
+        print(lines[-1], flush=True)
+        if not plan_shown:
+            plan_shown = True
+            words = next((q for q in qs if len(q.split()) > 1), qs[0])
+            summary, plan = winning_plan(repo, words)
+            terms = index_terms(words.split())
+            print(f"\nexplain() of find(search={words!r}) (terms, rarest first: {terms}):")
+            print(f"  winning plan: {summary}")
+            print("  " + json.dumps(plan, ensure_ascii=False, default=str)[:1500])
+            verdict = ("uses the search_terms index" if "IXSCAN(search_terms)" in summary
+                       else "does NOT use the search_terms index")
+            print(f"  -> {verdict}" + (" (COLLSCAN!)" if "COLLSCAN" in summary else ""),
+                  flush=True)
+            print()
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=2000, help="articles per write test")
+    parser.add_argument("--sizes", default="10000",
+                        help="collection sizes for search, comma-separated (e.g. 10000,100000)")
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--limit", type=int, default=20, help="rows per query (gzarchive query)")
+    parser.add_argument("--budget", type=float, default=900,
+                        help="seconds allowed for bulk-loading the search collection")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--skip-writes", action="store_true")
+    parser.add_argument("--skip-search", action="store_true")
+    args = parser.parse_args()
+    sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip())
+
+    factory = ArticleFactory(args.seed)
+    sample = factory.article()
+    print(f"synthetic article: title {len(sample['title'])} chars, body "
+          f"{len(sample['body'])} chars, {len(ArticleRepository._terms(sample))} search terms; "
+          f"e.g. {sample['title']!r}")
+    with database() as (db, where):
+        data_path = where.split(" in ", 1)[1] if " in " in where else None
+        print(f"store: {where}; journaled writes (w=1, j=True); "
+              f"load average {os.getloadavg()[0]:.1f} on {psutil.cpu_count()} CPUs\n")
+        write_rows: list[tuple[str, float, float]] = []
+        if not args.skip_writes:
+            print(f"1. writes of {args.articles:,} new articles (each from an empty collection)")
+            write_rows = bench_writes(db, factory, args.articles)
+            print(f"  {'method':<28} {'articles/s':>10} {'ms/article':>10}")
+            for name, rate, ms in write_rows:
+                print(f"  {name:<28} {rate:>10,.0f} {ms:>10.2f}")
+            print(flush=True)
+        if not args.skip_search:
+            print(f"2. search: {args.queries} queries of 1-3 words (every third in traditional "
+                  f"script), find(search=..., limit={args.limit})")
+            bench_search(db, factory, sizes, args.queries, args.limit, args.budget, data_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
