@@ -39,7 +39,7 @@ WARC_ARCHIVE_IMAGES = True
 # --- MongoDB -------------------------------------------------------------------
 MONGODB_URI = ""                   # empty = embedded SecantusDB under DATA_DIR
 MONGODB_DATABASE = "gzarchive"
-MONGODB_BATCH_SIZE = 50
+MONGODB_BATCH_SIZE = 25
 MONGODB_RETRIES = 3
 
 # --- near-duplicates (republished stories) ------------------------------------------

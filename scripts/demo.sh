@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 DATA=${DATA_DIR:-data/demo}
 URLFILE=$(mktemp)
-.venv/bin/python -m tests.replica --port 0 --url-file "$URLFILE" &
+.venv/bin/python -m tests.replica --port 0 --profile js --url-file "$URLFILE" &
 REPLICA=$!
 trap 'kill $REPLICA 2>/dev/null || true; rm -f "$URLFILE"' EXIT
 for _ in $(seq 50); do [ -s "$URLFILE" ] && break; sleep 0.2; done
@@ -23,6 +23,6 @@ echo "== a few titles"
 import json, sys
 for line in sys.stdin:
     a = json.loads(line)
-    print(" -", a["published_at"], "|", " / ".join(a["sections"]), "|", a["title"])'
+    print(" -", a["published_at"], "|", " / ".join(a["sections"]), "|", a["title"])' || true
 echo "== data in $DATA: $(ls "$DATA"/warc/*.warc.gz 2>/dev/null | wc -l) WARC file(s), index $(ls "$DATA"/warc/*.cdxj 2>/dev/null | head -1)"
 exit $STATUS

@@ -127,7 +127,9 @@ def test_recrawl_writes_revisits_not_full_responses(archived: dict[str, Any]) ->
     assert second_size < first_size / 2
 
 
-def test_sigkill_mid_crawl_then_resume(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kill_at", [3_000, 60_000, 180_000])
+def test_sigkill_mid_crawl_then_resume(tmp_path: Path, kill_at: int) -> None:
+    """Killed once the open WARC holds *kill_at* bytes; the next run completes the store."""
     from tests.replica import Replica, ReplicaConfig
 
     rep = Replica(ReplicaConfig(js_section=None)).start()
@@ -141,7 +143,7 @@ def test_sigkill_mid_crawl_then_resume(tmp_path: Path) -> None:
         deadline = time.time() + 120
         while time.time() < deadline:
             opened = list((tmp_path / "warc").glob("*.open")) if (tmp_path / "warc").exists() else []
-            if opened and opened[0].stat().st_size > 60_000:
+            if opened and opened[0].stat().st_size > kill_at:
                 break
             time.sleep(0.1)
         os.killpg(proc.pid, signal.SIGKILL)

@@ -57,7 +57,7 @@ import scrapy
 import warcio
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
-from scrapy.utils.defer import deferred_from_coro
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import threads
 from twisted.internet.defer import Deferred, DeferredList
 
@@ -201,9 +201,10 @@ class WarcArchiveMiddleware:
     def spider_opened(self, spider: Any = None) -> None:
         self.open()
 
-    def spider_closed(self, spider: Any = None, reason: str = "") -> Deferred[Any]:
+    async def spider_closed(self, spider: Any = None, reason: str = "") -> None:
         self.close()
-        return DeferredList(list(self._pending), consumeErrors=True)
+        # Indexing of closed files runs in threads; wait for it before the crawl ends.
+        await maybe_deferred_to_future(DeferredList(list(self._pending), consumeErrors=True))
 
     def _file_closed(self, path: Path) -> None:
         self.stats.inc_value("archive/warc/files")

@@ -103,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc), EXIT_LOCKED) from exc
     try:
         started = datetime.now(UTC)
+        if not args.log_level:
+            # Scrapy's start-up dumps (settings, middlewares, stats) drown the progress
+            # lines; our own summary replaces them. --log-level brings them back.
+            logging.getLogger("scrapy").setLevel(logging.WARNING)
         process = CrawlerProcess(settings)
         crawler = process.create_crawler(SectionSpider)
         process.crawl(crawler)
