@@ -148,12 +148,21 @@ def main() -> int:
         planted = [(f"https://gz.cri.cn/n/planted/{i}.html", folded(*make_story(500_000 + i)),
                     T0) for i in range(PLANTED)]
         index.add_many(planted)
-        stored, insert_seconds = PLANTED, 0.0
+        stored, insert_seconds, last_rate = PLANTED, 0.0, 0.0
         print(f"{'stored':>9} {'band docs':>10} {'median ms':>9} {'p95 ms':>7} "
               f"{'new ms':>7} {'dup ms':>7} {'minhash':>7} {'found':>5} "
               f"{'RSS MB':>7} {'data MB':>8} {'index MB':>8} {'disk MB':>8} {'ins/s':>7}")
         for level in levels:
             target = level
+            remaining = args.budget - insert_seconds
+            if target > stored and last_rate:
+                projected = (target - stored) * (index.bands + 1) / last_rate
+                if projected > remaining:
+                    print(f"{level:>9}: skipped: inserting {(target - stored) * (index.bands + 1)} "
+                          f"documents at the measured {last_rate:.0f} docs/s (indexes "
+                          f"rebuilt included) would take ~{projected / 60:.0f} min, over the "
+                          f"{remaining / 60:.0f} min left of --budget")
+                    break
             if target > stored:
                 started = time.perf_counter()
                 inserted = 0
@@ -172,6 +181,7 @@ def main() -> int:
                 insert_seconds += elapsed
                 stored += inserted
                 rate = inserted * (index.bands + 1) / elapsed if elapsed else 0.0
+                last_rate = rate or last_rate
                 if stored < target:
                     print(f"{level:>9}: insert budget of {args.budget:.0f} s spent at "
                           f"{stored} fingerprints ({rate:.0f} docs/s); measuring there")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,21 +17,6 @@ from scrapy.utils.test import get_crawler
 from crawler.items import ArticleItem, SectionLinkItem
 from pipelines.dedup import NearDuplicatePipeline
 from tests.test_storage_neardup import make_story, republish
-
-
-@pytest.fixture(scope="module")
-def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if os.environ.get("MONGODB_URI"):
-        yield os.environ["MONGODB_URI"]
-        return
-    from secantus import SecantusDBServer
-    server = SecantusDBServer(storage_path=str(tmp_path_factory.mktemp("dedup-db")))
-    server.start()
-    try:
-        yield server.uri
-    finally:
-        server.stop()
-
 
 _counter = iter(range(10_000))
 

@@ -7,7 +7,6 @@ unrelated stories built from the same phrase bank are not.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from collections.abc import Iterator
@@ -107,20 +106,6 @@ def true_jaccard(a: str, b: str, size: int = 4) -> float:
 
 
 # -- fixtures ------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if os.environ.get("MONGODB_URI"):
-        yield os.environ["MONGODB_URI"]
-        return
-    from secantus import SecantusDBServer
-    server = SecantusDBServer(storage_path=str(tmp_path_factory.mktemp("neardup-db")))
-    server.start()
-    try:
-        yield server.uri
-    finally:
-        server.stop()
-
 
 @pytest.fixture
 def db(mongo_uri: str, request: pytest.FixtureRequest) -> Iterator[Any]:
@@ -300,3 +285,20 @@ def test_generated_unrelated_stories_really_share_phrases() -> None:
     # The negative set is meaningful only if unrelated stories overlap at all.
     a, b = folded(*make_story(1)), folded(*make_story(2))
     assert 0.03 < true_jaccard(a, b) < 0.4
+
+
+def test_original_crawled_after_its_republication_adopts_it(index: NearDuplicateIndex) -> None:
+    """Crawl order is not publication order: the later copy is re-pointed."""
+    title, body = make_story(90)
+    copy = folded(*republish(title, body, 90, suffix="（更新）"))
+    assert index.find_original(url(91), copy, T0 + timedelta(days=1)) is None
+    index.add(url(91), copy, T0 + timedelta(days=1))
+    original = folded(title, body)
+    assert index.find_original(url(90), original, T0) is None
+    assert index.adopt_later(url(90), original, T0) == [url(91)]
+    index.add(url(90), original, T0)
+    # a third copy now points at the first version, not at the second
+    third = folded(*republish(title, body, 92, suffix="（再更新）"))
+    assert index.find_original(url(92), third, T0 + timedelta(days=2)) == url(90)
+    # an even earlier version adopts the first one, but not copies already pointing to it
+    assert index.adopt_later(url(93), original, T0 - timedelta(days=9)) == [url(90)]

@@ -26,18 +26,9 @@ def run(args: argparse.Namespace) -> int:
         months = repo.count_by_month()
         runs = _last_runs(repo, args.runs)
     console.print(f"[bold]{total}[/bold] articles stored")
-    table = Table(title="Articles per section")
-    table.add_column("section")
-    table.add_column("articles", justify="right")
-    for name, count in sections.items():
-        table.add_row(str(name), str(count))
-    console.print(table)
-    table = Table(title="Articles per month (published, Beijing time)")
-    table.add_column("month")
-    table.add_column("articles", justify="right")
-    for month, count in months.items():
-        table.add_row(str(month), str(count))
-    console.print(table)
+    console.print(_counts_table("Articles per section", "section", sections))
+    console.print(_counts_table("Articles per month (published, Beijing time)", "month",
+                                months))
     if runs:
         table = Table(title="Last crawl runs")
         for col in ("started", "finished", "exit", "new", "updated", "failures"):
@@ -52,6 +43,17 @@ def run(args: argparse.Namespace) -> int:
                               if isinstance(v, dict))))
         console.print(table)
     return EXIT_OK
+
+
+def _counts_table(title: str, key: str, counts: dict[str, int]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column(key)
+    table.add_column("articles", justify="right")
+    for name, count in counts.items():
+        table.add_row(str(name), str(count))
+    return table
 
 
 def _last_runs(repo: Any, n: int) -> list[dict[str, Any]]:
