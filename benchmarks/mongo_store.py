@@ -9,7 +9,7 @@ every write is journaled (``w=1, j=True``) as in a crawl.
    dates, images) through ``ArticleRepository.upsert_many`` in batches of 50 and 200,
    beside one ``insert_one`` per article of the same document as upsert_many stores
    it. Both timings include preparing the documents (validation, search terms), whose
-   cost alone is printed too. Each method starts from an empty collection with the
+   cost alone is printed too. Each method writes into its own empty database with the
    production indexes.
 2. Search: the collection is bulk-loaded (``insert_many`` of documents prepared the
    way ``upsert_many`` stores them, search terms from the repository's own code) up to
@@ -18,11 +18,14 @@ every write is journaled (``w=1, j=True``) as in a crawl.
    Prints median and p95 latency, and the ``explain()`` winning plan of the search
    aggregate (it must start with an IXSCAN of ``search_terms``, not a COLLSCAN).
 
-    .venv/bin/python benchmarks/mongo_store.py [--articles 2000] [--sizes 10000]
-        [--queries 50] [--limit 20] [--budget 900] [--seed 1]
+    .venv/bin/python benchmarks/mongo_store.py [--articles 500] [--sizes 5000]
+        [--queries 50] [--limit 20] [--budget 600] [--seed 1]
 
-``--sizes 10000,100000`` for the bigger run (loading 100k takes a while: ``--budget``
-bounds the seconds spent bulk-loading; sizes not reached in it are reported skipped).
+The default run takes ~5 minutes on 2 busy cores: SecantusDB indexes ~25-30 articles/s
+here, because each carries ~900 ``search_terms`` keys (~35 ms per article; without that
+index ~1,000/s). Bigger run: ``--articles 2000 --sizes 10000,100000 --budget 4000``
+(``--budget`` bounds the seconds spent bulk-loading; sizes not reached in it are
+reported as skipped; 100k needs about an hour of loading).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,11 +53,11 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storage.mongo.articles import BEIJING, ArticleRepository  # noqa: E402
-from storage.mongo.client import open_database  # noqa: E402
+from storage.mongo.client import DURABLE, open_database  # noqa: E402
 from storage.mongo.search import index_terms  # noqa: E402
 from tests.replica import phrases as ph  # noqa: E402
 
-LOAD_CHUNK = 1000
+LOAD_CHUNK = 100  # bigger insert_many batches of term-heavy documents get slower per article on SecantusDB
 SECTIONS = ["老外在贵州", "Hi,贵州!", "要闻", "原创", "直观中国"]
 T0 = datetime(2023, 1, 1, tzinfo=BEIJING)
 CJK = re.compile(r"[\u4e00-\u9fff]+")
@@ -188,14 +191,21 @@ def stored_form(repo: ArticleRepository, docs: list[dict[str, Any]],
 
 # -- database ------------------------------------------------------------------------
 @contextmanager
-def database() -> Iterator[tuple[Any, str]]:
-    """(database, description) on MONGODB_URI or on a fresh SecantusDB."""
+def database() -> Iterator[tuple[Callable[[str], Any], str, str | None]]:
+    """(open(suffix) -> journaled database, description, store path) on MONGODB_URI or
+    on a fresh SecantusDB.
+
+    Each test gets its own database instead of dropping collections in between:
+    dropping a collection of term-heavy articles on SecantusDB deletes every index
+    entry one by one (minutes for a few thousand articles). The databases are dropped
+    at the end on MONGODB_URI; a SecantusDB store is simply deleted.
+    """
     uri = os.environ.get("MONGODB_URI")
     server = None
     tmp = None
     if uri:
-        name = f"bench_store_{uuid.uuid4().hex[:8]}"
-        where = f"MONGODB_URI, database {name}"
+        prefix = f"bench_store_{uuid.uuid4().hex[:8]}"
+        where = f"MONGODB_URI, databases {prefix}_*"
     else:
         from secantus import SecantusDBServer
         tmp = tempfile.TemporaryDirectory(prefix="mongo-store-bench-")
@@ -203,14 +213,20 @@ def database() -> Iterator[tuple[Any, str]]:
                                   replica_set_name=None)
         server.start()
         uri = server.uri
-        name = "bench_store"
+        prefix = "bench_store"
         where = f"SecantusDB (sync_on_commit=True) in {tmp.name}"
+    names: list[str] = []
     try:
-        with open_database(uri, tmp.name if tmp else ".", name) as (client, db):
+        with open_database(uri, tmp.name if tmp else ".", f"{prefix}_first") as (client, _):
+            def open_db(suffix: str) -> Any:
+                names.append(f"{prefix}_{suffix}")
+                return client.get_database(names[-1], write_concern=DURABLE)
             try:
-                yield db, where
+                yield open_db, where, tmp.name if tmp else None
             finally:
-                client.drop_database(name)
+                if server is None:
+                    for name in names:
+                        client.drop_database(name)
     finally:
         if server is not None:
             server.stop()
@@ -219,8 +235,6 @@ def database() -> Iterator[tuple[Any, str]]:
 
 
 def fresh(db: Any) -> ArticleRepository:
-    db.drop_collection("articles")
-    db.drop_collection("revisions")
     repo = ArticleRepository(db)
     repo.ensure_indexes()
     return repo
@@ -233,19 +247,19 @@ def disk_mb(path: str | None) -> float | None:
 
 
 # -- 1. writes -----------------------------------------------------------------------
-def bench_writes(db: Any, factory: ArticleFactory, n: int) -> list[tuple[str, float, float]]:
+def bench_writes(open_db: Callable[[str], Any], factory: ArticleFactory, n: int) -> list[tuple[str, float, float]]:
     docs = [factory.article() for _ in range(n)]
     now = datetime.now(UTC)
     rows: list[tuple[str, float, float]] = []
 
-    repo = fresh(db)
+    repo = ArticleRepository(open_db("prepare"))
     start = time.perf_counter()
     stored_form(repo, docs, now)
     prep = time.perf_counter() - start
     rows.append(("prepare only (no database)", n / prep, 1000 * prep / n))
 
     for batch in (50, 200):
-        repo = fresh(db)
+        repo = fresh(open_db(f"upsert{batch}"))
         start = time.perf_counter()
         for i in range(0, n, batch):
             result = repo.upsert_many(docs[i:i + batch], now)
@@ -254,7 +268,7 @@ def bench_writes(db: Any, factory: ArticleFactory, n: int) -> list[tuple[str, fl
         assert repo.count() == n
         rows.append((f"upsert_many, batch {batch}", n / secs, 1000 * secs / n))
 
-    repo = fresh(db)
+    repo = fresh(open_db("insert_one"))
     start = time.perf_counter()
     for doc in docs:
         repo.articles.insert_one(stored_form(repo, [doc], now)[0])
@@ -282,6 +296,8 @@ def load(repo: ArticleRepository, factory: ArticleFactory, upto: int, deadline: 
         docs = stored_form(repo, [factory.article() for _ in range(k)], now)
         repo.articles.insert_many(docs, ordered=False)
         have += k
+        if have % 2_000 == 0:
+            print(f"  ... {have:,} loaded", file=sys.stderr, flush=True)
     return have
 
 
@@ -323,9 +339,9 @@ def winning_plan(repo: ArticleRepository, words: str) -> tuple[str, Any]:
     return " <- ".join(stages) or "?", plan
 
 
-def bench_search(db: Any, factory: ArticleFactory, sizes: list[int], queries: int,
+def bench_search(open_db: Callable[[str], Any], factory: ArticleFactory, sizes: list[int], queries: int,
                  limit: int, budget: float, data_path: str | None) -> list[str]:
-    repo = fresh(db)
+    repo = fresh(open_db("search"))
     qs = [factory.query() for _ in range(queries)]
     t2s = opencc.OpenCC("s2t")
     qs = [t2s.convert(q) if i % 3 == 2 else q for i, q in enumerate(qs)]
@@ -375,12 +391,12 @@ def bench_search(db: Any, factory: ArticleFactory, sizes: list[int], queries: in
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--articles", type=int, default=2000, help="articles per write test")
-    parser.add_argument("--sizes", default="10000",
+    parser.add_argument("--articles", type=int, default=500, help="articles per write test")
+    parser.add_argument("--sizes", default="5000",
                         help="collection sizes for search, comma-separated (e.g. 10000,100000)")
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--limit", type=int, default=20, help="rows per query (gzarchive query)")
-    parser.add_argument("--budget", type=float, default=900,
+    parser.add_argument("--budget", type=float, default=600,
                         help="seconds allowed for bulk-loading the search collection")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-writes", action="store_true")
@@ -393,14 +409,13 @@ def main() -> int:
     print(f"synthetic article: title {len(sample['title'])} chars, body "
           f"{len(sample['body'])} chars, {len(ArticleRepository._terms(sample))} search terms; "
           f"e.g. {sample['title']!r}")
-    with database() as (db, where):
-        data_path = where.split(" in ", 1)[1] if " in " in where else None
+    with database() as (open_db, where, data_path):
         print(f"store: {where}; journaled writes (w=1, j=True); "
               f"load average {os.getloadavg()[0]:.1f} on {psutil.cpu_count()} CPUs\n")
         write_rows: list[tuple[str, float, float]] = []
         if not args.skip_writes:
             print(f"1. writes of {args.articles:,} new articles (each from an empty collection)")
-            write_rows = bench_writes(db, factory, args.articles)
+            write_rows = bench_writes(open_db, factory, args.articles)
             print(f"  {'method':<28} {'articles/s':>10} {'ms/article':>10}")
             for name, rate, ms in write_rows:
                 print(f"  {name:<28} {rate:>10,.0f} {ms:>10.2f}")
@@ -408,7 +423,7 @@ def main() -> int:
         if not args.skip_search:
             print(f"2. search: {args.queries} queries of 1-3 words (every third in traditional "
                   f"script), find(search=..., limit={args.limit})")
-            bench_search(db, factory, sizes, args.queries, args.limit, args.budget, data_path)
+            bench_search(open_db, factory, sizes, args.queries, args.limit, args.budget, data_path)
     return 0
 
 

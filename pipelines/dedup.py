@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,9 @@ from storage.neardup import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+BREAKER_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ def _published(value: Any) -> datetime | None:
 
 class NearDuplicatePipeline:
     """Sets ``near_duplicate_of`` on ArticleItems from a persistent MinHash LSH index."""
+
+    _down_until = 0.0
 
     def __init__(self, crawler: Crawler, config: DedupConfig) -> None:
         self.crawler = crawler
@@ -133,7 +139,7 @@ class NearDuplicatePipeline:
         if not isinstance(item, ArticleItem):
             return item
         adapter = ItemAdapter(item)
-        if self.index is None:
+        if self.index is None or time.monotonic() < self._down_until:
             adapter["near_duplicate_of"] = None
             self._inc("dedup/errors/unchecked")
             return item
@@ -144,12 +150,18 @@ class NearDuplicatePipeline:
             # Check-then-add must not interleave with another item of this process, or
             # two copies of one story processed together would both look original.
             async with self._lock:
+                if time.monotonic() < self._down_until:  # paused while we waited
+                    adapter["near_duplicate_of"] = None
+                    self._inc("dedup/errors/unchecked")
+                    return item
                 original, later = await asyncio.to_thread(self._check_and_add, url, text,
                                                           published_at)
         except PyMongoError:
-            logger.error("near-duplicate check failed for %s; stored unmarked", url,
-                         exc_info=True)
+            logger.error("near-duplicate check failed for %s; stored unmarked, checks paused "
+                         "for %.0f s", url, BREAKER_SECONDS, exc_info=True)
             self._inc("dedup/errors/mongo")
+            # A dead database would otherwise cost a server-selection timeout per item.
+            self._down_until = time.monotonic() + BREAKER_SECONDS
             original, later = None, []
         adapter["near_duplicate_of"] = original
         if later:

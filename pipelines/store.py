@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from itemadapter import ItemAdapter
+from pymongo.errors import PyMongoError
 from scrapy.crawler import Crawler
 
 from crawler.items import SectionLinkItem
@@ -138,7 +139,13 @@ class MongoStorePipeline:
     def _apply_relinks(self, relinks: list[tuple[str, str]]) -> None:
         assert self.repo is not None
         for later, original in relinks:
-            self.repo.set_near_duplicate(later, original)
+            try:
+                self.repo.set_near_duplicate(later, original)
+            except PyMongoError as exc:
+                self._stats().inc_value("archive/mongo/errors/relink")
+                logger.error("could not mark %s as near-duplicate of %s: %s", later, original,
+                             exc)
+                continue
             self._stats().inc_value("archive/mongo/near_duplicates_relinked")
 
     def _merge_sections(self, links: list[tuple[str, list[str], list[str], bool]]) -> None:
@@ -148,7 +155,13 @@ class MongoStorePipeline:
             stats.inc_value("archive/mongo/errors/section-merge-skipped", len(links))
             return
         for url, sections, urls, unchanged in links:
-            matched = self.repo.touch(url, sections, urls)
+            try:
+                matched = self.repo.touch(url, sections, urls)
+            except PyMongoError as exc:
+                # Left pending in the crawl state: the next run sees the article again.
+                stats.inc_value("archive/mongo/errors/touch")
+                logger.error("could not merge sections of %s (%s); retried next run", url, exc)
+                continue
             if matched:
                 stats.inc_value("archive/mongo/unchanged" if unchanged
                                 else "archive/mongo/sections_merged")

@@ -43,7 +43,8 @@ class BatchWriter:
 
     def __init__(self, repo: ArticleRepository | None, spool: Spool, batch_size: int = 100,
                  retries: int = 3, backoff: float = 0.5,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 probe_interval: float = 30.0) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.repo = repo
@@ -59,6 +60,11 @@ class BatchWriter:
         # After a batch had to be spooled, later batches try once instead of retrying
         # (a long outage would otherwise stall every flush); a success clears it.
         self._degraded = False
+        # While degraded, batches go straight to the spool and the server is only
+        # probed every ``probe_interval`` seconds: each probe of a dead server costs a
+        # whole server-selection timeout.
+        self.probe_interval = probe_interval
+        self._next_probe = 0.0
 
     def add(self, doc: Mapping[str, Any]) -> bool:
         """Buffer one article; True when a full batch is waiting (time to flush)."""
@@ -87,6 +93,9 @@ class BatchWriter:
         now = datetime.now(UTC)  # one instant for all attempts: retries stay idempotent
         if self.repo is None:
             return self._spool(docs, now, "store unavailable")
+        if self._degraded and time.monotonic() < self._next_probe:
+            return self._spool(docs, now, "store unavailable, next probe in "
+                               f"{self._next_probe - time.monotonic():.0f} s")
         attempts = 1 if self._degraded else self.retries + 1
         done = UpsertResult()
         todo = docs
@@ -119,6 +128,8 @@ class BatchWriter:
         return done + self._spool(todo, now, reason)
 
     def _spool(self, docs: list[dict[str, Any]], now: datetime, reason: str) -> UpsertResult:
+        if not self._degraded or time.monotonic() >= self._next_probe:
+            self._next_probe = time.monotonic() + self.probe_interval
         self._degraded = True
         count = self.spool.append(docs, now)
         logger.error("%d article(s) spooled to %s (%s)", count, self.spool.path, reason)
