@@ -91,6 +91,8 @@ ITEM_PIPELINES = {
     "pipelines.store.MongoStorePipeline": 500,
 }
 
+ADDONS = {"crawler.addon.PortalAddon": 0}
+
 EXTENSIONS = {
     "crawler.progress.ProgressLog": 500,
 }

@@ -74,9 +74,9 @@ class SectionSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> SectionSpider:
         spider: SectionSpider = super().from_crawler(crawler, *args, **kwargs)
         if spider._section_arg:
-            crawler.settings.frozen = False
-            crawler.settings.set("PORTAL_SECTIONS", _split_sections(spider._section_arg))
-            crawler.settings.frozen = True
+            # The spider is built before the settings are frozen (Scrapy 2.13+).
+            crawler.settings.set("PORTAL_SECTIONS", _split_sections(spider._section_arg),
+                                 priority="spider")
         spider.config = PortalConfig.from_settings(crawler.settings)
         spider.scope = Scope(spider.config)
         spider.allowed_domains = spider.scope.allowed_domains()  # type: ignore[attr-defined]
