@@ -49,6 +49,7 @@ class MongoStorePipeline:
         self._batch: list[dict[str, Any]] = []
         self._section_links: list[tuple[str, list[str], list[str], bool]] = []
         self._relinks: list[tuple[str, str]] = []
+        self._relinked: dict[str, str] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MongoStorePipeline:
@@ -87,10 +88,14 @@ class MongoStorePipeline:
             return item
         adapter = ItemAdapter(item)
         doc = {k: v for k, v in adapter.items() if k not in TRANSIENT_FIELDS}
+        if doc["url"] in self._relinked and not doc.get("near_duplicate_of"):
+            # Its original went through deduplication first but reached us later.
+            doc["near_duplicate_of"] = self._relinked[doc["url"]]
         self.writer.add(doc)
         self._batch.append(doc)
         for later in adapter.get("near_duplicates_found") or ():
             self._relinks.append((later, doc["url"]))
+            self._relinked[later] = doc["url"]
         if len(self._batch) >= self.batch_size:
             await self._flush()
         return item
