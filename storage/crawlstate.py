@@ -23,6 +23,10 @@ CREATE TABLE IF NOT EXISTS pending (
     sections TEXT NOT NULL,
     added TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rendered_sections (
+    section TEXT PRIMARY KEY,
+    since TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS validators (
     url TEXT PRIMARY KEY,
     etag TEXT,
@@ -117,6 +121,16 @@ class CrawlState:
                 "content_hash=COALESCE(excluded.content_hash, validators.content_hash), "
                 "checked=excluded.checked",
                 (url, etag, last_modified, content_hash, now))
+
+    # -- sections whose listings need a browser ---------------------------------------
+    def rendered_sections(self) -> set[str]:
+        with self._lock:
+            return {row[0] for row in self.db.execute("SELECT section FROM rendered_sections")}
+
+    def remember_rendered(self, section: str) -> None:
+        with self._lock:
+            self.db.execute("INSERT OR IGNORE INTO rendered_sections(section, since) "
+                            "VALUES(?, ?)", (section, datetime.now(UTC).isoformat()))
 
     def forget(self, url: str) -> None:
         with self._lock:

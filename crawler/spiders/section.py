@@ -114,6 +114,9 @@ class SectionSpider(scrapy.Spider):
 
     # -- entry --------------------------------------------------------------
     async def start(self) -> AsyncIterator[Request]:
+        if self.config.render == "auto":
+            # Sections found to need a browser in earlier runs go straight to it.
+            self.render_sections.update(self.crawl_state.rendered_sections())
         # Articles linked but not stored when a previous run stopped come first.
         resumed = self.crawl_state.pending()
         if resumed:
@@ -187,6 +190,7 @@ class SectionSpider(scrapy.Spider):
             if self.config.render != "never" and self.render_available:
                 logger.info("listing %s has no article links but scripts: rendering", response.url)
                 self.render_sections.add(section)
+                self.crawl_state.remember_rendered(section)
                 yield self._listing_request(response.url, section, page, render=True)
             else:
                 reason = ("--render never" if self.config.render == "never"
