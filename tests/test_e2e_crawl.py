@@ -9,6 +9,7 @@ import pytest
 from pymongo import MongoClient
 
 from tests.helpers import crawl, export
+from tests.test_replica import _not_gb2312
 
 pytestmark = pytest.mark.slow
 
@@ -52,15 +53,7 @@ def test_ground_truth_covers_hard_cases(replica: Any) -> None:
     assert {t["template"] for t in truth} == {"new", "old"}
     assert any(t["pages"] > 1 for t in truth)
     assert any(len(t["sections"]) == 2 for t in truth)
-    assert any(not _gb2312_ok(t["title"] + (t["editor"] or "")) for t in truth)
-
-
-def _gb2312_ok(text: str) -> bool:
-    try:
-        text.encode("gb2312")
-    except UnicodeEncodeError:
-        return False
-    return True
+    assert any(_not_gb2312(t["title"] + (t["editor"] or "")) for t in truth)
 
 
 def test_exported_article_shape(first_crawl: dict[str, Any]) -> None:
