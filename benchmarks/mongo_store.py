@@ -191,7 +191,7 @@ def stored_form(repo: ArticleRepository, docs: list[dict[str, Any]],
 
 # -- database ------------------------------------------------------------------------
 @contextmanager
-def database() -> Iterator[tuple[Callable[[str], Any], str, str | None]]:
+def database(store: Path | None = None) -> Iterator[tuple[Callable[[str], Any], str, str | None]]:
     """(open(suffix) -> journaled database, description, store path) on MONGODB_URI or
     on a fresh SecantusDB.
 
@@ -206,23 +206,26 @@ def database() -> Iterator[tuple[Callable[[str], Any], str, str | None]]:
     if uri:
         prefix = f"bench_store_{uuid.uuid4().hex[:8]}"
         where = f"MONGODB_URI, databases {prefix}_*"
+        path = None
     else:
         from secantus import SecantusDBServer
-        tmp = tempfile.TemporaryDirectory(prefix="mongo-store-bench-")
-        server = SecantusDBServer(storage_path=tmp.name, sync_on_commit=True,
+        if store is None:
+            tmp = tempfile.TemporaryDirectory(prefix="mongo-store-bench-")
+        path = str(store) if store is not None else tmp.name  # type: ignore[union-attr]
+        server = SecantusDBServer(storage_path=path, sync_on_commit=True,
                                   replica_set_name=None)
         server.start()
         uri = server.uri
         prefix = "bench_store"
-        where = f"SecantusDB (sync_on_commit=True) in {tmp.name}"
+        where = f"SecantusDB (sync_on_commit=True) in {path}"
     names: list[str] = []
     try:
-        with open_database(uri, tmp.name if tmp else ".", f"{prefix}_first") as (client, _):
+        with open_database(uri, ".", f"{prefix}_first") as (client, _):
             def open_db(suffix: str) -> Any:
                 names.append(f"{prefix}_{suffix}")
                 return client.get_database(names[-1], write_concern=DURABLE)
             try:
-                yield open_db, where, tmp.name if tmp else None
+                yield open_db, where, path if server is not None else None
             finally:
                 if server is None:
                     for name in names:
@@ -339,8 +342,9 @@ def winning_plan(repo: ArticleRepository, words: str) -> tuple[str, Any]:
     return " <- ".join(stages) or "?", plan
 
 
-def bench_search(open_db: Callable[[str], Any], factory: ArticleFactory, sizes: list[int], queries: int,
-                 limit: int, budget: float, data_path: str | None) -> list[str]:
+def bench_search(open_db: Callable[[str], Any], factory: ArticleFactory, sizes: list[int],
+                 queries: int, limit: int, budget: float, query_budget: float,
+                 data_path: str | None, verbose: bool = False) -> list[str]:
     repo = fresh(open_db("search"))
     qs = [factory.query() for _ in range(queries)]
     t2s = opencc.OpenCC("s2t")
@@ -362,10 +366,18 @@ def bench_search(open_db: Callable[[str], Any], factory: ArticleFactory, sizes: 
         list(repo.find(search=qs[0], limit=limit))  # warm-up, not timed
         times: list[float] = []
         hits: list[int] = []
+        query_deadline = time.monotonic() + query_budget
         for q in qs:
+            if time.monotonic() > query_deadline:
+                break
             t = time.perf_counter()
             hits.append(len(list(repo.find(search=q, limit=limit))))
             times.append(1000 * (time.perf_counter() - t))
+            if verbose:
+                print(f"    {times[-1]:9.1f} ms  {hits[-1]:3d} hits  {q}", file=sys.stderr,
+                      flush=True)
+        if len(times) < len(qs):
+            label += f" ({len(times)} of {len(qs)} queries in --query-budget)"
         mb = disk_mb(data_path)
         lines.append(f"{label}  median {statistics.median(times):7.1f} ms  "
                      f"p95 {percentile(times, 0.95):7.1f} ms  max {max(times):7.1f} ms  "
@@ -400,7 +412,13 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=20, help="rows per query (gzarchive query)")
     parser.add_argument("--budget", type=float, default=600,
                         help="seconds allowed for bulk-loading the search collection")
+    parser.add_argument("--query-budget", type=float, default=90,
+                        help="seconds of queries per size (figures over those done)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--store", type=Path,
+                        help="SecantusDB directory to use and keep (e.g. one loaded by an "
+                             "earlier run: loading is the slow part)")
+    parser.add_argument("--verbose", action="store_true", help="print each query's time")
     parser.add_argument("--skip-writes", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
     args = parser.parse_args()
@@ -411,7 +429,9 @@ def main() -> int:
     print(f"synthetic article: title {len(sample['title'])} chars, body "
           f"{len(sample['body'])} chars, {len(ArticleRepository._terms(sample))} search terms; "
           f"e.g. {sample['title']!r}")
-    with database() as (open_db, where, data_path):
+    if args.store is not None:
+        args.store.mkdir(parents=True, exist_ok=True)
+    with database(args.store) as (open_db, where, data_path):
         print(f"store: {where}; journaled writes (w=1, j=True); "
               f"load average {os.getloadavg()[0]:.1f} on {psutil.cpu_count()} CPUs\n")
         write_rows: list[tuple[str, float, float]] = []
@@ -425,7 +445,8 @@ def main() -> int:
         if not args.skip_search:
             print(f"2. search: {args.queries} queries of 1-3 words (every third in traditional "
                   f"script), find(search=..., limit={args.limit})")
-            bench_search(open_db, factory, sizes, args.queries, args.limit, args.budget, data_path)
+            bench_search(open_db, factory, sizes, args.queries, args.limit, args.budget,
+                         args.query_budget, data_path, args.verbose)
     return 0
 
 

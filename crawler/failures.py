@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet import error as neterr
 from twisted.python.failure import Failure
@@ -29,6 +29,8 @@ def classify_failure(failure: Failure) -> str:
         if "maxsize" in message or "max size" in message or "cancelled" in message:
             return "too-large"
         return "ignored"
+    if isinstance(value, DownloadCancelledError) and "max size" in str(value).lower():
+        return "too-large"
     name = type(failure.value).__name__
     if "Timeout" in name:
         return "timeout"

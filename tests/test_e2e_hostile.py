@@ -83,3 +83,15 @@ def test_second_run_retries_nothing_permanent(hostile: dict[str, Any], tmp_path:
     not_found = {f["url"] for f in hostile["rep"].expected_failures()
                  if f["kind"] in ("not-found", "robots-disallowed")}
     assert not set(pending) & not_found
+
+
+def test_page_over_the_size_limit_is_listed_not_stored(replica_factory: Any,
+                                                       tmp_path: Path) -> None:
+    rep = replica_factory(faults=True)
+    huge = rep.fault_urls()["huge"]
+    proc = crawl(rep.url, tmp_path, "--set", "DOWNLOAD_MAXSIZE=1000000", "--set",
+                 "DOWNLOAD_TIMEOUT=5", "--set", "RETRY_BACKOFF_BASE=0.2")
+    assert proc.returncode == 5, proc.stdout[-2000:]
+    line = next(ln for ln in proc.stdout.splitlines() if "too-large" in ln)
+    assert urlsplit(huge).path in line
+    assert huge not in {a["url"] for a in export(tmp_path)}
