@@ -35,6 +35,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--max-articles", type=int, default=0, metavar="N")
     parser.add_argument("--render", choices=("auto", "always", "never"), default="auto")
     parser.add_argument("--quiet", action="store_true", help="only warnings and the summary")
+    parser.add_argument("--progress", choices=("auto", "bar", "lines"), default="auto",
+                        help="live progress bar (default on a terminal) or log lines")
     parser.add_argument("--log-level", default=None)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override a Scrapy setting (repeatable)")
@@ -66,6 +68,11 @@ def build_settings(args: argparse.Namespace) -> Any:
         "PORTAL_RENDER": args.render,
     }
     if args.quiet:
+        overrides["LOG_LEVEL"] = "WARNING"
+    bar = args.progress == "bar" or (args.progress == "auto" and sys.stderr.isatty())
+    if bar and not args.quiet:
+        # The live bar replaces the console's INFO lines (the log file keeps them).
+        overrides["PROGRESS_BAR"] = True
         overrides["LOG_LEVEL"] = "WARNING"
     if args.log_level:
         overrides["LOG_LEVEL"] = args.log_level.upper()
