@@ -69,7 +69,8 @@ def build_settings(args: argparse.Namespace) -> Any:
     }
     if args.quiet:
         overrides["LOG_LEVEL"] = "WARNING"
-    bar = args.progress == "bar" or (args.progress == "auto" and sys.stderr.isatty())
+    progress = getattr(args, "progress", "auto")
+    bar = progress == "bar" or (progress == "auto" and sys.stderr.isatty())
     if bar and not args.quiet:
         # The live bar replaces the console's INFO lines (the log file keeps them).
         overrides["PROGRESS_BAR"] = True
