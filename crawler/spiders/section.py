@@ -207,7 +207,7 @@ class SectionSpider(scrapy.Spider):
             canonical = canonicalize(entry.url, self.config.tracking_params)
             if self.incremental and self.crawl_state.known(canonical):
                 known += 1
-            yield from self._follow_article(entry.url, section, response)
+            yield from self._follow_article(entry.url, canonical, section)
         if listing.entries and known == len(listing.entries):
             self.known_pages[section] = self.known_pages.get(section, 0) + 1
         else:
@@ -221,12 +221,12 @@ class SectionSpider(scrapy.Spider):
         if listing.next_page and self.scope.allows_page(listing.next_page):
             yield self._listing_request(listing.next_page, section, page + 1)
 
-    def _follow_article(self, href: str, section: str,
-                        response: Response) -> Iterator[Request | SectionLinkItem]:
+    def _follow_article(self, href: str, url: str,
+                        section: str) -> Iterator[Request | SectionLinkItem]:
+        """Schedule the article at *href* (canonical *url*) once, whatever its form."""
         if not self.scope.allows_page(href):
             self.report.fail("offsite-skipped", href, self.crawler.stats)
             return
-        url = canonicalize(href, self.config.tracking_params)
         state = self.articles.get(url)
         if state is not None:
             state.urls.add(href)
