@@ -5,7 +5,9 @@ body (simplified script, no whitespace or punctuation), asks the persistent
 ``storage.neardup.NearDuplicateIndex`` for an earlier article of nearly the same
 text, sets ``near_duplicate_of`` (canonical URL or None) and indexes the article.
 The index lives in MongoDB, so it spans runs and workers. Index work runs in a
-thread; one lock keeps check-then-add atomic within this process.
+thread. Between workers, ``NearDuplicateIndex.check_in`` (add first, then look up,
+one total order of copies) makes two processes handling twins agree on the original;
+within this process a lock still runs check-ins one at a time.
 
 Settings: DEDUP_ENABLED (default True), DEDUP_THRESHOLD (0.5), DEDUP_NUM_PERM (128),
 DEDUP_SHINGLE (4); MONGODB_URI ('' = embedded store under DATA_DIR), DATA_DIR,
@@ -130,10 +132,7 @@ class NearDuplicatePipeline:
     def _check_and_add(self, url: str, text: str,
                        published_at: datetime | None) -> tuple[str | None, list[str]]:
         assert self.index is not None
-        original = self.index.find_original(url, text, published_at)
-        later = [] if original else self.index.adopt_later(url, text, published_at)
-        self.index.add(url, text, published_at, original=original)
-        return original, later
+        return self.index.check_in(url, text, published_at)
 
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, ArticleItem):
@@ -147,8 +146,8 @@ class NearDuplicatePipeline:
         text = fold_text(f"{adapter.get('title') or ''}\n{adapter.get('body') or ''}")
         published_at = _published(adapter.get("published_at"))
         try:
-            # Check-then-add must not interleave with another item of this process, or
-            # two copies of one story processed together would both look original.
+            # check_in is safe between processes; in turn within this one, each copy of
+            # a story processed together sees every copy checked in before it.
             async with self._lock:
                 if time.monotonic() < self._down_until:  # paused while we waited
                     adapter["near_duplicate_of"] = None

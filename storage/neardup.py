@@ -1,11 +1,33 @@
 """Near-duplicate index: MinHash LSH over character shingles, persisted in MongoDB.
 
 A republished story (a title suffix such as （更新）, one paragraph changed) gets a
-MinHash signature close to the earlier one. The signature is cut into LSH bands;
-each band hash is one document in ``neardup_bands`` (indexed on ``key``), so finding
-candidates is a single ``find({"key": {"$in": keys}})`` whatever the index size,
-and the index is shared across runs and workers. Candidates are then verified by
-the Jaccard similarity estimated from their full signatures (``neardup_sigs``).
+MinHash signature close to the earlier one. The signature is cut into LSH bands and
+each article is ONE document of ``neardup_sigs``::
+
+    {url, keys: [30 band keys], hashvalues: bytes, published_at, added, original,
+     num_perm, shingle}
+
+with a unique index on ``url`` and a multikey index on ``keys``. Finding candidates
+is one round trip, ``find({"keys": {"$in": sig.keys}})`` (projection without
+``keys``), whatever the index size; candidates are then verified by the Jaccard
+similarity estimated from their full signatures. SecantusDB 0.7.0b3 answers that
+``$in`` through the index (explain: ``FETCH <- IXSCAN(keys)``; ~4 ms at 2k
+articles, against ~50 ms for 30 equality finds and ~4 s without the index), unlike
+``$all``. The article's own url is excluded on the client: a ``$ne`` in the filter
+could lead the planner to the ``url`` index.
+
+Across workers the pipeline calls :meth:`NearDuplicateIndex.check_in`, which adds
+the article *first* and then looks it up, and decides which copy is the original by
+one total order, ``(published_at, added, url)``, read from the stored documents by
+every worker alike. Whatever the interleaving of two workers' steps, the one that
+looks up last sees both copies: it either points to the other or re-points the other
+(it was indexed as an original) to itself. ``added`` is kept on re-indexing, so a
+re-crawl does not change the order.
+
+Signatures and band keys: ``storage.minhash``. Stores of the older layout (one ``neardup_bands`` document per band, 31 documents
+per article) are migrated by :meth:`NearDuplicateIndex.ensure_indexes`: band keys
+are derived from the stored hashvalues (:func:`band_keys`), then the bands
+collection is dropped.
 
 The caller passes *folded* text (simplified script, no whitespace or punctuation:
 ``pipelines.fingerprint.fold_text``), so a gateway twin and its simplified page
@@ -14,22 +36,29 @@ have one signature. Plain object over a pymongo database; no Scrapy here.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import zlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-from datasketch import MinHash, MinHashLSH
-from numpy.typing import NDArray
-from pymongo import ASCENDING, ReplaceOne
+from pymongo import ASCENDING, UpdateOne
 from pymongo.database import Database
 
-BANDS_COLLECTION = "neardup_bands"
+from storage.minhash import (
+    Signature,
+    band_keys,
+    decode_hashvalues,
+    lsh_params,
+    minhash_signature,
+)
+
+logger = logging.getLogger(__name__)
+
 SIGS_COLLECTION = "neardup_sigs"
+#: The layout before one document per article; migrated away by ensure_indexes().
+LEGACY_BANDS_COLLECTION = "neardup_bands"
+MIGRATION_BATCH = 500
 
 #: Defaults chosen on generated Chinese news text (tests/test_storage_neardup.py):
 #: with 4-character shingles a republished story with one of 6-10 paragraphs
@@ -38,42 +67,11 @@ SIGS_COLLECTION = "neardup_sigs"
 DEFAULT_NUM_PERM = 128
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_SHINGLE = 4
-#: LSH optimiser weights (false positive, false negative). Candidates are verified
-#: on their full signature, so a bucket false positive costs one small read while a
-#: false negative loses a duplicate: favour recall (30 bands x 4 rows at 0.5).
-LSH_WEIGHTS = (0.2, 0.8)
-
-_SCHEME = "affine32"
 #: ``(url, folded_text, published_at)`` or ``(url, folded_text, published_at, original)``
 Article = tuple[str, str, datetime | None] | tuple[str, str, datetime | None, str | None]
 _FAR_FUTURE = datetime(9999, 12, 31)
-
-
-def _crc32(data: bytes) -> int:
-    # Stable across processes and machines (Python's hash() is salted per process).
-    return zlib.crc32(data)
-
-
-@functools.lru_cache(maxsize=16)
-def lsh_params(threshold: float, num_perm: int,
-               weights: tuple[float, float] = LSH_WEIGHTS) -> tuple[int, int]:
-    """(bands, rows) minimising weighted LSH false positives + negatives (datasketch)."""
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=weights)
-    return int(lsh.b), int(lsh.r)
-
-
-@functools.lru_cache(maxsize=16)
-def _permutations(num_perm: int) -> NDArray[Any]:
-    perms: NDArray[Any] = MinHash(num_perm=num_perm, hashfunc=_crc32,
-                                  scheme=_SCHEME).permutations
-    return perms
-
-
-def shingles(text: str, size: int) -> set[bytes]:
-    """Character *size*-grams of *text* (the whole text when it is shorter)."""
-    if len(text) <= size:
-        return {text.encode("utf-8")} if text else set()
-    return {text[i:i + size].encode("utf-8") for i in range(len(text) - size + 1)}
+#: Stored fields a lookup reads (never the 30 keys).
+_PROJECTION = {"_id": 0, "keys": 0}
 
 
 def _utc_naive(value: datetime | None) -> datetime | None:
@@ -84,16 +82,50 @@ def _utc_naive(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+def _now() -> datetime:
+    # Milliseconds, as BSON stores them: a worker compares the value it wrote with
+    # the one another worker reads back.
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def precedence(doc: dict[str, Any]) -> tuple[datetime, datetime, str]:
+    """Total order of copies of one story: the smallest is the original.
+
+    Published first, then indexed first, then the smaller url (a missing date sorts
+    last). Every worker computes it from the same stored fields.
+    """
+    return (_utc_naive(doc.get("published_at")) or _FAR_FUTURE,
+            _utc_naive(doc.get("added")) or _FAR_FUTURE, str(doc["url"]))
+
+
+def resolve(me: dict[str, Any], group: Iterable[dict[str, Any]]) -> tuple[str | None, list[str]]:
+    """``(original, later)`` for *me* among the near-duplicate documents *group*.
+
+    *original* is None when *me* comes first in :func:`precedence`, else the first
+    copy's own recorded original or the first copy. *later* lists the copies that
+    come after *me* and are recorded as originals: they are to point to *me*.
+    """
+    others = [doc for doc in group if doc["url"] != me["url"]]
+    if not others:
+        return None, []
+    first = min(others, key=precedence)
+    if precedence(first) < precedence(me):
+        # (never *me* itself: possible only if a date was edited since it was recorded)
+        recorded = first.get("original")
+        return str(recorded if recorded and recorded != me["url"] else first["url"]), []
+    return None, sorted(str(doc["url"]) for doc in others
+                        if doc.get("original") in (None, doc["url"]))
+
+
 @dataclass(frozen=True)
-class Signature:
-    """A MinHash signature and its LSH band keys."""
+class Decision:
+    """What check_in decided: *original* of the article, the *later* copies to
+    re-point to it, and the original *recorded* in its document when it looked."""
 
-    hashvalues: NDArray[np.uint32]
-    keys: list[str]
-
-    def similarity(self, other: NDArray[np.uint32]) -> float:
-        """Estimated Jaccard similarity with another signature of the same length."""
-        return float(np.count_nonzero(self.hashvalues == other)) / len(self.hashvalues)
+    original: str | None
+    later: list[str]
+    recorded: str | None
 
 
 class NearDuplicateIndex:
@@ -114,46 +146,60 @@ class NearDuplicateIndex:
         self.threshold = threshold
         self.shingle = shingle
         self.bands, self.rows = lsh_params(threshold, num_perm)
-        self._perms = _permutations(num_perm)
-        self._bands = db[BANDS_COLLECTION]
+        self._db = db
         self._sigs = db[SIGS_COLLECTION]
 
     # -- signatures -------------------------------------------------------------
 
     def signature(self, text: str) -> Signature:
         """MinHash signature and band keys of folded *text*."""
-        minhash = MinHash(num_perm=self.num_perm, hashfunc=_crc32, scheme=_SCHEME,
-                          permutations=self._perms)
-        minhash.update_batch(list(shingles(text, self.shingle)))
-        values = np.asarray(minhash.hashvalues, dtype=np.uint32)
-        keys = []
-        for band in range(self.bands):
-            chunk = values[band * self.rows:(band + 1) * self.rows].astype("<u4").tobytes()
-            keys.append(f"{band}:{hashlib.blake2b(chunk, digest_size=8).hexdigest()}")
-        return Signature(values, keys)
-
-    @staticmethod
-    def _decode(raw: bytes) -> NDArray[np.uint32]:
-        return np.frombuffer(raw, dtype="<u4").astype(np.uint32)
+        return minhash_signature(text, self.num_perm, self.shingle, self.bands, self.rows)
 
     # -- storage ------------------------------------------------------------------
 
     def ensure_indexes(self) -> None:
-        self._bands.create_index([("key", ASCENDING)], name="key")
-        self._bands.create_index([("url", ASCENDING)], name="url")
+        """Create the indexes; migrate a store of the ``neardup_bands`` layout."""
         self._sigs.create_index([("url", ASCENDING)], name="url", unique=True)
+        self._sigs.create_index([("keys", ASCENDING)], name="keys")
+        if LEGACY_BANDS_COLLECTION in self._db.list_collection_names():
+            self._migrate_bands()
 
-    def _candidates(self, sig: Signature,
-                    exclude: str | None) -> list[tuple[str, float, dict[str, Any]]]:
-        # One round trip for the LSH buckets; a second only when something matched.
-        urls = {doc["url"] for doc in self._bands.find({"key": {"$in": sig.keys}},
-                                                       {"url": 1, "_id": 0})}
-        urls.discard(exclude or "")
-        if not urls:
-            return []
+    def _migrate_bands(self) -> None:
+        # Idempotent: keys are backfilled page by page (by _id, so each page is an
+        # index range), and the old collection is dropped only once all are done.
+        filled, last = 0, None
+        while True:
+            query: dict[str, Any] = {"keys": {"$exists": False}}
+            if last is not None:
+                query["_id"] = {"$gt": last}
+            page = list(self._sigs.find(query, {"_id": 1, "hashvalues": 1})
+                        .sort("_id", ASCENDING).limit(MIGRATION_BATCH))
+            if not page:
+                break
+            updates = []
+            for doc in page:
+                values = decode_hashvalues(doc["hashvalues"])
+                bands, rows = lsh_params(self.threshold, len(values))
+                updates.append(UpdateOne({"_id": doc["_id"]},
+                                         {"$set": {"keys": band_keys(values, bands, rows)}}))
+            self._sigs.bulk_write(updates, ordered=False)
+            filled += len(updates)
+            last = page[-1]["_id"]
+        self._db.drop_collection(LEGACY_BANDS_COLLECTION)
+        logger.info("near-duplicate index migrated to one document per article "
+                    "(%d band key lists backfilled, %s dropped)", filled, LEGACY_BANDS_COLLECTION)
+
+    def _fetch(self, sig: Signature) -> list[dict[str, Any]]:
+        """Every stored article sharing a band with *sig*: one indexed round trip."""
+        return list(self._sigs.find({"keys": {"$in": sig.keys}}, _PROJECTION))
+
+    def _verified(self, sig: Signature, docs: Iterable[dict[str, Any]],
+                  exclude: str | None) -> list[tuple[str, float, dict[str, Any]]]:
         found = []
-        for doc in self._sigs.find({"url": {"$in": sorted(urls)}}):
-            values = self._decode(doc["hashvalues"])
+        for doc in docs:
+            if doc["url"] == exclude:
+                continue
+            values = decode_hashvalues(doc["hashvalues"])
             if len(values) != self.num_perm or doc.get("shingle", self.shingle) != self.shingle:
                 continue  # indexed under other settings: not comparable
             score = sig.similarity(values)
@@ -162,38 +208,106 @@ class NearDuplicateIndex:
         found.sort(key=lambda hit: (-hit[1], hit[0]))
         return found
 
+    def _group(self, url: str, text: str, published_at: datetime | None
+               ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        # *url* as it would be indexed now (its stored ``added`` if it is stored),
+        # and the other articles passing the threshold.
+        sig = self.signature(text)
+        docs = self._fetch(sig)
+        stored = next((doc for doc in docs if doc["url"] == url), None)
+        me = {"url": url, "published_at": published_at,
+              "added": stored["added"] if stored else _now()}
+        return me, [doc for _, _, doc in self._verified(sig, docs, url)]
+
     def lookup(self, text: str) -> list[tuple[str, float]]:
         """Stored urls whose estimated similarity to *text* is >= threshold, best first."""
         if not text:
             return []
-        return [(url, score) for url, score, _ in self._candidates(self.signature(text), None)]
+        sig = self.signature(text)
+        return [(url, score) for url, score, _ in self._verified(sig, self._fetch(sig), None)]
 
     def find_original(self, url: str, text: str,
                       published_at: datetime | None) -> str | None:
         """The canonical URL of the earlier story that *text* republishes, or None.
 
-        The earliest-published other url passing the threshold (its own recorded
-        original when it is itself a republication). *url* itself never counts: an
-        exact re-crawl or an in-place edit is not a duplicate. None too when the
-        earliest match was published after *published_at*: then this is the original.
+        The first other url passing the threshold in :func:`precedence` order (its own
+        recorded original when it is itself a republication). *url* itself never
+        counts: an exact re-crawl or an in-place edit is not a duplicate. None too
+        when *url* itself would come first: then this is the original. Read-only;
+        the pipeline uses :meth:`check_in`.
         """
         if not text:
             return None
-        found = self._candidates(self.signature(text), url)
-        if not found:
-            return None
+        me, group = self._group(url, text, published_at)
+        return resolve(me, group)[0]
 
-        def order(hit: tuple[str, float, dict[str, Any]]) -> tuple[datetime, datetime, str]:
-            doc = hit[2]
-            return (_utc_naive(doc.get("published_at")) or _FAR_FUTURE,
-                    _utc_naive(doc.get("added")) or _FAR_FUTURE, hit[0])
+    def adopt_later(self, url: str, text: str,
+                    published_at: datetime | None) -> list[str]:
+        """Articles that come after *url* but were indexed as originals: re-point them.
 
-        earliest, _, doc = min(found, key=order)
-        mine = _utc_naive(published_at)
-        theirs = _utc_naive(doc.get("published_at"))
-        if mine is not None and theirs is not None and theirs > mine:
-            return None
-        return str(doc.get("original") or earliest)
+        Crawl order is not publication order: when the original arrives after its
+        republications, those are re-pointed at it (in the index) and returned so
+        the caller can correct the stored articles.
+        """
+        if not text:
+            return []
+        me, group = self._group(url, text, published_at)
+        original, later = resolve(me, group)
+        if original is None and later:
+            self._sigs.update_many({"url": {"$in": later}}, {"$set": {"original": url}})
+        return later if original is None else []
+
+    def check_in(self, url: str, text: str,
+                 published_at: datetime | None) -> tuple[str | None, list[str]]:
+        """Index *url*, then decide it against every copy indexed so far.
+
+        Returns ``(original, later)`` as :func:`resolve` does, and records both in the
+        index. Safe between processes (see the module docstring): adding before
+        looking up means two workers handling twins at once cannot both miss the
+        other, and :func:`precedence` makes them agree on which one is the original.
+        """
+        if not text:
+            return None, []
+        sig = self.signature(text)
+        self._put(url, sig, published_at)
+        decision = self._decide(url, sig, published_at)
+        self._record(url, decision)
+        return decision.original, decision.later
+
+    # The three steps of check_in, apart so that tests can interleave two workers.
+
+    def _put(self, url: str, sig: Signature, published_at: datetime | None) -> None:
+        self._sigs.bulk_write([self._upsert(url, sig, _utc_naive(published_at), None,
+                                            keep_original=True)])
+
+    def _decide(self, url: str, sig: Signature, published_at: datetime | None) -> Decision:
+        docs = self._fetch(sig)
+        me = next((doc for doc in docs if doc["url"] == url), None)
+        if me is None:  # removed meanwhile: decide as if it were still there
+            me = {"url": url, "published_at": _utc_naive(published_at), "added": _now(),
+                  "original": None}
+        original, later = resolve(me, [doc for _, _, doc in self._verified(sig, docs, url)])
+        return Decision(original, later, me.get("original"))
+
+    def _record(self, url: str, decision: Decision) -> None:
+        if decision.recorded != decision.original:
+            self._sigs.update_one({"url": url}, {"$set": {"original": decision.original}})
+        if decision.later:
+            self._sigs.update_many({"url": {"$in": decision.later}}, {"$set": {"original": url}})
+
+    def _upsert(self, url: str, sig: Signature, published: datetime | None,
+                original: str | None, keep_original: bool = False) -> UpdateOne:
+        # Every field is replaced (old band keys disappear with an edit) except
+        # ``added``, which orders copies, and ``original`` when it is not decided yet.
+        fields: dict[str, Any] = {
+            "url": url, "keys": sig.keys, "hashvalues": sig.hashvalues.astype("<u4").tobytes(),
+            "published_at": published, "num_perm": self.num_perm, "shingle": self.shingle}
+        on_insert: dict[str, Any] = {"added": _now()}
+        if keep_original:
+            on_insert["original"] = None
+        else:
+            fields["original"] = original
+        return UpdateOne({"url": url}, {"$set": fields, "$setOnInsert": on_insert}, upsert=True)
 
     def add(self, url: str, text: str, published_at: datetime | None,
             original: str | None = None) -> None:
@@ -206,57 +320,21 @@ class NearDuplicateIndex:
 
     def add_many(self, articles: Iterable[Article]) -> int:
         """Index many ``(url, text, published_at[, original])`` at once; returns the count."""
-        now = datetime.now(UTC).replace(tzinfo=None)
         latest: dict[str, Article] = {}
         for article in articles:
             if article[1]:
                 latest[article[0]] = article
         if not latest:
             return 0
-        bands: list[dict[str, Any]] = []
-        sigs: list[ReplaceOne[dict[str, Any]]] = []
+        ops = []
         for url, article in latest.items():
             original = article[3] if len(article) == 4 else None
-            sig = self.signature(article[1])
-            published = _utc_naive(article[2])
-            bands.extend({"key": key, "url": url, "published_at": published, "added": now}
-                         for key in sig.keys)
-            sigs.append(ReplaceOne(
-                {"url": url},
-                {"url": url, "hashvalues": sig.hashvalues.astype("<u4").tobytes(),
-                 "published_at": published, "added": now, "original": original,
-                 "num_perm": self.num_perm, "shingle": self.shingle},
-                upsert=True))
-        # Re-indexing replaces the old bands: an edited article must not keep
-        # matching on text it no longer has.
-        self._bands.delete_many({"url": {"$in": list(latest)}})
-        self._bands.insert_many(bands, ordered=False)
-        self._sigs.bulk_write(sigs, ordered=False)
+            ops.append(self._upsert(url, self.signature(article[1]), _utc_naive(article[2]),
+                                    original))
+        self._sigs.bulk_write(ops, ordered=False)
         return len(latest)
 
-    def adopt_later(self, url: str, text: str,
-                    published_at: datetime | None) -> list[str]:
-        """Articles indexed before *url* but published after it that republish it.
-
-        Crawl order is not publication order: when the original arrives after its
-        republications, those are re-pointed at it (in the index) and returned so
-        the caller can correct the stored articles.
-        """
-        mine = _utc_naive(published_at)
-        if not text or mine is None:
-            return []
-        later = []
-        for other, _score, doc in self._candidates(self.signature(text), url):
-            theirs = _utc_naive(doc.get("published_at"))
-            current = doc.get("original")
-            if theirs is not None and theirs > mine and current in (None, other):
-                later.append(other)
-        if later:
-            self._sigs.update_many({"url": {"$in": later}}, {"$set": {"original": url}})
-        return sorted(later)
-
     def remove(self, url: str) -> None:
-        self._bands.delete_many({"url": url})
         self._sigs.delete_many({"url": url})
 
     def count(self) -> int:

@@ -170,3 +170,35 @@ def test_unreachable_store_passes_items_unchecked(tmp_path: Path) -> None:
         pipeline.close_spider()
     assert out["near_duplicate_of"] is None
     assert stats(pipeline)["dedup/errors/unavailable"] == 1
+
+
+@pytest.mark.parametrize("dates", ["equal", "second_earlier"])
+def test_two_workers_with_twins_at_once(settings: dict[str, Any], dates: str) -> None:
+    """Two pipelines (two crawl processes) on one database get twin copies at the
+    same moment: one copy is the original, the other points to it, directly or by
+    the relink the store pipeline applies (near_duplicates_found)."""
+    title, body = make_story(8)
+    second = T0 if dates == "equal" else T0 - timedelta(hours=1)
+    items = [article(60, title, body, T0),
+             article(61, *republish(title, body, 8, suffix="（更新）"), second)]
+    pipelines = [build(settings), build(settings)]
+    for pipeline in pipelines:
+        pipeline.open_spider()
+
+    async def go() -> list[Any]:
+        return list(await asyncio.gather(*(p.process_item(i) for p, i in
+                                           zip(pipelines, items, strict=True))))
+    try:
+        out = asyncio.run(go())
+    finally:
+        for pipeline in pipelines:
+            pipeline.close_spider()
+    stored = {item["url"]: item["near_duplicate_of"] for item in out}
+    for item in out:
+        for later in item.get("near_duplicates_found") or ():
+            stored[later] = item["url"]
+    originals = [u for u, o in stored.items() if o is None]
+    assert len(originals) == 1
+    assert set(stored.values()) == {None, originals[0]}
+    if dates == "second_earlier":
+        assert originals == [items[1]["url"]]

@@ -7,16 +7,19 @@ unrelated stories built from the same phrase bank are not.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pymongo import MongoClient
 
-from storage.neardup import NearDuplicateIndex, lsh_params, shingles
+from storage import neardup
+from storage.minhash import lsh_params, shingles
+from storage.neardup import Decision, NearDuplicateIndex
 
 # -- realistic text: one phrase bank shared by every story -------------------------
 
@@ -152,16 +155,33 @@ def test_signature_is_stable_and_band_keys_have_the_documented_form(db: Any) -> 
     assert all(re.fullmatch(r"\d+:[0-9a-f]{16}", key) for key in sa.keys)
 
 
-def test_documents_and_indexes(index: NearDuplicateIndex, db: Any) -> None:
+def test_one_document_per_article_and_indexes(index: NearDuplicateIndex, db: Any) -> None:
     index.add(url(1), folded(*make_story(1)), T0)
-    bands = list(db["neardup_bands"].find({}, {"_id": 0}))
-    assert len(bands) == index.bands
-    assert set(bands[0]) == {"key", "url", "published_at", "added"}
-    sig = db["neardup_sigs"].find_one({"url": url(1)})
-    assert isinstance(sig["hashvalues"], bytes) and len(sig["hashvalues"]) == 4 * 128
-    band_indexes = {tuple(k for k, _ in v["key"]) for v in
-                    db["neardup_bands"].index_information().values()}
-    assert ("key",) in band_indexes and ("url",) in band_indexes
+    assert "neardup_bands" not in db.list_collection_names()
+    (doc,) = list(db["neardup_sigs"].find({}, {"_id": 0}))
+    assert set(doc) == {"url", "keys", "hashvalues", "published_at", "added", "original",
+                        "num_perm", "shingle"}
+    assert doc["keys"] == index.signature(folded(*make_story(1))).keys
+    assert isinstance(doc["hashvalues"], bytes) and len(doc["hashvalues"]) == 4 * 128
+    indexes = {tuple(k for k, _ in v["key"]): v for v in
+               db["neardup_sigs"].index_information().values()}
+    assert ("keys",) in indexes and indexes[("url",)].get("unique")
+
+
+def _stages(plan: dict[str, Any]) -> list[str]:
+    stages = [f"{plan.get('stage')}({plan.get('indexName', '')})"]
+    for child in [plan.get("inputStage"), *plan.get("inputStages", [])]:
+        if child:
+            stages += _stages(child)
+    return stages
+
+
+def test_candidate_query_uses_the_keys_index(index: NearDuplicateIndex, db: Any) -> None:
+    index.add_many([(url(i), folded(*make_story(i)), T0) for i in range(20)])
+    keys = index.signature(folded(*make_story(3))).keys
+    plan = db["neardup_sigs"].find({"keys": {"$in": keys}}, {"keys": 0}).explain()
+    stages = _stages(plan["queryPlanner"]["winningPlan"])
+    assert "IXSCAN(keys)" in stages and not any(s.startswith("COLLSCAN") for s in stages)
 
 
 def test_republished_with_title_suffix_is_found(index: NearDuplicateIndex) -> None:
@@ -173,16 +193,19 @@ def test_republished_with_title_suffix_is_found(index: NearDuplicateIndex) -> No
     assert index.find_original(url(3), again, T0 + timedelta(days=1)) == url(2)
 
 
-def test_exact_recrawl_and_edit_in_place_are_not_duplicates(index: NearDuplicateIndex) -> None:
+def test_exact_recrawl_and_edit_in_place_are_not_duplicates(index: NearDuplicateIndex,
+                                                            db: Any) -> None:
     title, body = make_story(4)
     text = folded(title, body)
     index.add(url(4), text, T0)
     assert index.find_original(url(4), text, T0) is None
     edited = folded(*republish(title, body, 4, change=1))
     assert index.find_original(url(4), edited, T0) is None
-    index.add(url(4), edited, T0)   # re-index replaces the old bands
+    index.add(url(4), edited, T0)   # re-index replaces the old band keys
     assert index.count() == 1
     assert [u for u, _ in index.lookup(edited)] == [url(4)]
+    stored = db["neardup_sigs"].find_one({"url": url(4)})
+    assert stored["keys"] == index.signature(edited).keys
 
 
 def test_earliest_published_wins_and_chains_point_to_the_first(
@@ -210,30 +233,31 @@ def test_remove_and_empty_text(index: NearDuplicateIndex, db: Any) -> None:
     text = folded(*make_story(8))
     index.add(url(8), text, T0)
     index.remove(url(8))
-    assert index.lookup(text) == [] and db["neardup_bands"].count_documents({}) == 0
+    assert index.lookup(text) == [] and db["neardup_sigs"].count_documents({}) == 0
     index.add(url(9), "", T0)
     assert index.count() == 0 and index.lookup("") == []
     assert index.find_original(url(9), "", T0) is None
 
 
-def test_lookup_is_one_find_on_bands_when_nothing_matches(
-        index: NearDuplicateIndex, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    index.add(url(10), folded(*make_story(10)), T0)
-    calls: list[str] = []
-    for name in ("_bands", "_sigs"):
-        coll = getattr(index, name)
+@pytest.mark.parametrize("related", [False, True])
+def test_lookup_is_one_find(index: NearDuplicateIndex, monkeypatch: pytest.MonkeyPatch,
+                            related: bool) -> None:
+    title, body = make_story(10)
+    index.add(url(10), folded(title, body), T0)
+    calls: list[Any] = []
+    coll = index._sigs
 
-        class Spy:
-            def __init__(self, inner: Any, label: str) -> None:
-                self.inner, self.label = inner, label
+    class Spy:
+        def find(self, *args: Any, **kwargs: Any) -> Any:
+            calls.append(args)
+            return coll.find(*args, **kwargs)
 
-            def find(self, *args: Any, **kwargs: Any) -> Any:
-                calls.append(self.label)
-                return self.inner.find(*args, **kwargs)
-
-        monkeypatch.setattr(index, name, Spy(coll, name))
-    assert index.lookup(folded(*make_story(11))) == []
-    assert calls == ["_bands"]
+    monkeypatch.setattr(index, "_sigs", Spy())
+    query = republish(title, body, 10, suffix="（更新）") if related else make_story(11)
+    hits = index.lookup(folded(*query))
+    assert [u for u, _ in hits] == ([url(10)] if related else [])
+    assert len(calls) == 1 and set(calls[0][0]) == {"keys"}
+    assert calls[0][1].get("keys") == 0   # the 30 keys are not read back
 
 
 def test_add_many(index: NearDuplicateIndex) -> None:
@@ -302,3 +326,136 @@ def test_original_crawled_after_its_republication_adopts_it(index: NearDuplicate
     assert index.find_original(url(92), third, T0 + timedelta(days=2)) == url(90)
     # an even earlier version adopts the first one, but not copies already pointing to it
     assert index.adopt_later(url(93), original, T0 - timedelta(days=9)) == [url(90)]
+
+
+# -- check_in: two workers at once -------------------------------------------------------
+
+def test_check_in_points_copies_to_the_first_either_way(index: NearDuplicateIndex) -> None:
+    title, body = make_story(300)
+    copy = folded(*republish(title, body, 300, suffix="（更新）"))
+    assert index.check_in(url(301), copy, T0 + timedelta(days=1)) == (None, [])
+    # the original crawled after its republication adopts it
+    assert index.check_in(url(300), folded(title, body), T0) == (None, [url(301)])
+    third = folded(*republish(title, body, 302, change=1))
+    assert index.check_in(url(302), third, T0 + timedelta(days=2)) == (url(300), [])
+    recorded = {d["url"]: d["original"] for d in index._sigs.find({}, {"url": 1, "original": 1})}
+    assert recorded == {url(300): None, url(301): url(300), url(302): url(300)}
+
+
+def test_recrawl_keeps_the_order_of_equal_dates(index: NearDuplicateIndex, db: Any) -> None:
+    # ``added`` breaks the tie between equal publication dates: a re-crawl of the first
+    # copy must not make it the later one.
+    title, body = make_story(310)
+    first, copy = folded(title, body), folded(*republish(title, body, 310, suffix="（更新）"))
+    assert index.check_in(url(311), first, T0) == (None, [])
+    added = db["neardup_sigs"].find_one({"url": url(311)})["added"]
+    assert index.check_in(url(310), copy, T0) == (url(311), [])
+    assert index.check_in(url(311), first, T0) == (None, [])
+    assert index.check_in(url(310), copy, T0) == (url(311), [])
+    assert db["neardup_sigs"].find_one({"url": url(311)})["added"] == added
+
+
+def _steps(idx: NearDuplicateIndex, u: str, text: str, published: datetime | None
+           ) -> tuple[list[Callable[[], None]], dict[str, Decision]]:
+    """check_in of one worker as its three steps: add, look up and decide, record."""
+    sig = idx.signature(text)
+    state: dict[str, Decision] = {}
+
+    def decide() -> None:
+        state["decision"] = idx._decide(u, sig, published)
+
+    return ([lambda: idx._put(u, sig, published), decide,
+             lambda: idx._record(u, state["decision"])], state)
+
+
+INTERLEAVINGS = sorted(set(itertools.permutations("AAABBB")))
+
+
+@pytest.mark.parametrize("dates", ["a_first", "b_first", "equal", "equal_same_ms", "none"])
+def test_two_workers_agree_in_every_interleaving(
+        mongo_uri: str, db: Any, monkeypatch: pytest.MonkeyPatch, dates: str) -> None:
+    """Two processes check in twin copies at once: whatever the order of their steps,
+    exactly one copy is the original and the other points to it, in the index and in
+    the articles as the store pipeline writes them (near_duplicate_of, then relinks)."""
+    assert len(INTERLEAVINGS) == 20
+    title, body = make_story(400)
+    a, b = url(400), url(401)
+    texts = {a: folded(title, body), b: folded(*republish(title, body, 400, suffix="（更新）"))}
+    published = {"a_first": (T0, T0 + timedelta(hours=1)),
+                 "b_first": (T0 + timedelta(hours=1), T0),
+                 "equal": (T0, T0), "equal_same_ms": (T0, T0), "none": (None, None)}[dates]
+    if dates == "equal_same_ms":   # both added in one millisecond: the url decides
+        monkeypatch.setattr(neardup, "_now", lambda: datetime(2025, 7, 7, 1, 2, 3))
+    clients = [MongoClient(mongo_uri) for _ in range(2)]
+    try:
+        workers = [NearDuplicateIndex(c[db.name]) for c in clients]
+        for order in INTERLEAVINGS:
+            db.drop_collection("neardup_sigs")
+            workers[0].ensure_indexes()
+            steps = {"A": _steps(workers[0], a, texts[a], published[0]),
+                     "B": _steps(workers[1], b, texts[b], published[1])}
+            for who in order:
+                steps[who][0].pop(0)()
+            docs = list(db["neardup_sigs"].find({}, {"keys": 0}))
+            expected = min(docs, key=neardup.precedence)["url"]
+            if dates in ("a_first", "equal_same_ms"):
+                assert expected == a
+            elif dates == "b_first":
+                assert expected == b
+            where = "".join(order)
+            in_index = {d["url"]: d["original"] for d in docs}
+            assert in_index == {expected: None, ({a, b} - {expected}).pop(): expected}, where
+            # what the store makes of the two items
+            decisions = {a: steps["A"][1]["decision"], b: steps["B"][1]["decision"]}
+            stored = {u: d.original for u, d in decisions.items()}
+            for u, d in decisions.items():
+                for later in d.later:
+                    stored[later] = u
+            assert stored == in_index, where
+    finally:
+        for c in clients:
+            c.close()
+
+
+# -- migration from the band-document layout ---------------------------------------------
+
+def _old_layout(db: Any, idx: NearDuplicateIndex, stories: list[tuple[int, str]]) -> None:
+    """A store as the previous version wrote it: 30 band documents + 1 signature each."""
+    added = datetime(2025, 7, 1)
+    for n, text in stories:
+        sig = idx.signature(text)
+        db["neardup_bands"].insert_many([{"key": key, "url": url(n), "published_at": T0,
+                                          "added": added} for key in sig.keys])
+        db["neardup_sigs"].insert_one({"url": url(n),
+                                       "hashvalues": sig.hashvalues.astype("<u4").tobytes(),
+                                       "published_at": T0, "added": added, "original": None,
+                                       "num_perm": idx.num_perm, "shingle": idx.shingle})
+    db["neardup_bands"].create_index("key", name="key")
+    db["neardup_bands"].create_index("url", name="url")
+    db["neardup_sigs"].create_index("url", name="url", unique=True)
+
+
+def test_migration_from_band_documents(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(neardup, "MIGRATION_BATCH", 3)   # several pages
+    idx = NearDuplicateIndex(db)
+    stories = {500 + i: make_story(500 + i) for i in range(8)}
+    texts = {n: folded(*story) for n, story in stories.items()}
+    _old_layout(db, idx, list(texts.items()))
+    # an interrupted earlier migration had already filled one
+    db["neardup_sigs"].update_one({"url": url(500)},
+                                  {"$set": {"keys": idx.signature(texts[500]).keys}})
+    assert db["neardup_bands"].count_documents({}) == 8 * idx.bands
+
+    idx.ensure_indexes()
+    assert "neardup_bands" not in db.list_collection_names()
+    for doc in db["neardup_sigs"].find():
+        n = int(doc["url"].rsplit("/", 1)[1][:8])
+        assert doc["keys"] == idx.signature(texts[n]).keys
+    title, body = stories[503]
+    again = folded(*republish(title, body, 503, change=1, suffix="（更新）"))
+    assert idx.find_original(url(600), again, T0 + timedelta(days=1)) == url(503)
+    assert idx.check_in(url(600), again, T0 + timedelta(days=1)) == (url(503), [])
+
+    idx.ensure_indexes()   # idempotent
+    assert idx.count() == 9
+    assert [u for u, _ in idx.lookup(texts[505])] == [url(505)]
