@@ -8,6 +8,7 @@ superseded versions into ``revisions``, one unordered ``bulk_write`` of upserts)
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -20,7 +21,10 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from storage.mongo import search as _search
+from storage.mongo.postings import COLLECTION as POSTINGS_COLLECTION
+from storage.mongo.postings import Postings
 from storage.mongo.terms import terms_for, to_simplified
+from storage.mongo.timeline import META_COLLECTION, Timeline
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +40,8 @@ _LIST_FIELDS = ("urls", "sections", "images")
 REVISION_FIELDS = ("url", "content_hash", "title", "body", "published_at", "warc")
 #: Managed here, never taken from the caller's document.
 _MANAGED = ("_id", "first_seen", "last_seen", "search_terms", "revision_count", "revised_at")
+#: Fields and indexes of the first schema, removed by ``ensure_indexes``.
+_LEGACY_FIELDS = ("search_terms", "dedup_keys")
 
 ARTICLE_INDEXES = [
     IndexModel([("url", ASCENDING)], name="url_unique", unique=True),
@@ -43,9 +49,7 @@ ARTICLE_INDEXES = [
     IndexModel([("sections", ASCENDING), ("published_at", DESCENDING)], name="sections_published"),
     IndexModel([("published_at", DESCENDING)], name="published_at"),
     IndexModel([("content_hash", ASCENDING)], name="content_hash"),
-    IndexModel([("search_terms", ASCENDING)], name="search_terms"),
     IndexModel([("near_duplicate_of", ASCENDING)], name="near_duplicate_of"),
-    IndexModel([("dedup_keys", ASCENDING)], name="dedup_keys"),
 ]
 REVISION_INDEXES = [
     # Unique so that a retried batch does not record the same superseded version twice.
@@ -110,11 +114,43 @@ class ArticleRepository:
         self.db = db
         self.articles: Collection[dict[str, Any]] = db["articles"]
         self.revisions: Collection[dict[str, Any]] = db["revisions"]
+        self.postings = Postings(db[POSTINGS_COLLECTION])
+        self.meta: Collection[dict[str, Any]] = db[META_COLLECTION]
+        self.query = _search.ArticleQuery(self.articles, self.postings, self.meta)
 
     def ensure_indexes(self) -> None:
-        """Create the indexes (idempotent: an existing identical index is left alone)."""
+        """Create the indexes (idempotent: an existing identical index is left alone).
+
+        A store of the first schema (``search_terms`` on the articles) is migrated:
+        its postings are built, the old field and indexes removed.
+        """
+        legacy = set(self.articles.index_information()) & set(_LEGACY_FIELDS)
         self.articles.create_indexes(ARTICLE_INDEXES)
         self.revisions.create_indexes(REVISION_INDEXES)
+        self.postings.ensure_indexes()
+        if legacy:
+            self._migrate_postings(sorted(legacy))
+        if self.meta.find_one({"_id": "articles"}) is None:
+            Timeline.rebuild(self.meta, self.articles)
+
+    def _migrate_postings(self, legacy_indexes: list[str]) -> None:
+        logger.warning("migrating the article store: building search_postings, dropping %s",
+                       ", ".join(legacy_indexes))
+        for name in legacy_indexes:
+            self.articles.drop_index(name)
+        batch: dict[str, tuple[datetime | None, list[str]]] = {}
+        done = 0
+        for doc in self.articles.find({}, {"url": 1, "title": 1, "body": 1, "published_at": 1}):
+            batch[doc["url"]] = (doc.get("published_at"), self._terms(doc))
+            if len(batch) >= 200:
+                self.postings.replace(batch)
+                done += len(batch)
+                batch = {}
+        self.postings.replace(batch)
+        done += len(batch)
+        self.articles.update_many({}, {"$unset": dict.fromkeys(_LEGACY_FIELDS, "")})
+        Timeline.rebuild(self.meta, self.articles)
+        logger.warning("migrated %d articles to search_postings", done)
 
     # -- writes ------------------------------------------------------------------
     def _prepare(self, docs: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -158,13 +194,15 @@ class ArticleRepository:
         ops: list[UpdateOne] = []
         kinds: list[str] = []
         revisions: list[dict[str, Any]] = []
+        postings: dict[str, tuple[datetime | None, list[str]]] = {}
         for url, doc in batch.items():
             old = existing.get(url)
             add = {"sections": {"$each": doc.pop("sections")}, "urls": {"$each": doc.pop("urls")}}
             if old is None:
                 kinds.append("new")
+                postings[url] = (doc["published_at"], self._terms(doc))
                 update: dict[str, Any] = {
-                    "$set": {**doc, "last_seen": now, "search_terms": self._terms(doc)},
+                    "$set": {**doc, "last_seen": now},
                     "$setOnInsert": {"first_seen": now, "revision_count": 0, "revised_at": None},
                     "$addToSet": add}
             elif old.get("content_hash") == doc["content_hash"]:
@@ -178,12 +216,15 @@ class ArticleRepository:
                 revision["archived_at"] = old.get("revised_at") or old.get("first_seen")
                 revision["superseded_at"] = now
                 revisions.append(revision)
-                update = {"$set": {**doc, "last_seen": now, "revised_at": now,
-                                   "search_terms": self._terms(doc)},
+                postings[url] = (doc["published_at"], self._terms(doc))
+                update = {"$set": {**doc, "last_seen": now, "revised_at": now},
                           "$inc": {"revision_count": 1}, "$addToSet": add}
             ops.append(UpdateOne({"url": url}, update, upsert=True))
         if revisions:
             self._insert_revisions(revisions)
+        # Postings before articles: a retry redoes both, and an article is never
+        # stored without being searchable.
+        self.postings.replace(postings)
         result = UpsertResult()
         failed: set[int] = set()
         urls = list(batch)
@@ -203,6 +244,9 @@ class ArticleRepository:
                 result.failed.append(urls[i])
             else:
                 setattr(result, kind, getattr(result, kind) + 1)
+        dates = [doc["published_at"] for url, doc in batch.items()
+                 if url in postings and doc["published_at"] is not None]
+        Timeline.record(self.meta, dates, result.new)
         return result
 
     def _insert_revisions(self, revisions: list[dict[str, Any]]) -> None:
@@ -244,74 +288,42 @@ class ArticleRepository:
     # -- reads -------------------------------------------------------------------
     def get(self, url: str) -> dict[str, Any] | None:
         """The article whose canonical URL, or any URL it was seen at, is ``url``."""
-        return (self.articles.find_one({"url": url}, {"search_terms": 0})
-                or self.articles.find_one({"urls": url}, {"search_terms": 0}))
+        return self.articles.find_one({"url": url}) or self.articles.find_one({"urls": url})
 
     def find(self, section: str | None = None, since: datetime | None = None,
              until: datetime | None = None, search: str | Sequence[str] | None = None,
              limit: int | None = None, include_near_duplicates: bool = True,
              newest_first: bool = True) -> Iterator[dict[str, Any]]:
-        """Articles matching all the filters, by publication date.
+        """Articles matching all the filters, by publication date (then URL).
 
         ``since`` is inclusive, ``until`` exclusive; ``section`` and the search words
         are accepted in either script; ``search`` words must all occur (title or body).
+        Reads go window by window of publication date (``search.ArticleQuery``), so
+        the first rows come without reading the whole collection.
         """
-        match = self.filters(section, since, until, include_near_duplicates)
-        order = DESCENDING if newest_first else ASCENDING
-        sort = {"published_at": order, "url": ASCENDING}
+        filters = self.filters(section, since, until, include_near_duplicates)
         words = _search.split_words(search) if search else []
-        if not words:
-            cursor = self.articles.find(match, {"search_terms": 0, "dedup_keys": 0}).sort(
-                list(sort.items()))
-            if limit:
-                cursor = cursor.limit(limit)
-            yield from cursor
-            return
-        found = 0
-        for doc in self.articles.aggregate(_search.pipeline(words, match, sort)):
-            if _search.matches(doc, words):
-                yield doc
-                found += 1
-                if limit and found >= limit:
-                    return
+        rows = (self.query.search(words, filters, newest_first, limit) if words
+                else self.query.listing(filters, newest_first, limit))
+        yield from (rows if not limit else itertools.islice(rows, limit))
 
     @staticmethod
     def filters(section: str | None = None, since: datetime | None = None,
                 until: datetime | None = None,
-                include_near_duplicates: bool = True) -> dict[str, Any]:
-        """The ``$match`` document of the non-search filters."""
-        match: dict[str, Any] = {}
-        if section:
-            match["sections"] = to_simplified(section.strip())
-        dates: dict[str, Any] = {}
-        if since is not None:
-            dates["$gte"] = _aware(since, "since")
-        if until is not None:
-            dates["$lt"] = _aware(until, "until")
-        if dates:
-            match["published_at"] = dates
-        if not include_near_duplicates:
-            match["near_duplicate_of"] = None
-        return match
+                include_near_duplicates: bool = True) -> _search.Filters:
+        """The non-search filters, checked and folded to simplified script."""
+        return _search.Filters(
+            section=to_simplified(section.strip()) if section else None,
+            since=_aware(since, "since"), until=_aware(until, "until"),
+            include_near_duplicates=include_near_duplicates)
 
-    def search_pipeline(self, search: str | Sequence[str], **filters: Any) -> list[dict[str, Any]]:
-        """The aggregate ``find(search=...)`` runs (for ``explain``)."""
-        return _search.pipeline(_search.split_words(search), self.filters(**filters),
-                                {"published_at": DESCENDING, "url": ASCENDING})
+    def explain_search(self, search: str | Sequence[str], **filters: Any) -> dict[str, Any]:
+        """The server's explain of the index query a search starts with."""
+        return self.query.explain(_search.split_words(search), self.filters(**filters))
 
     def revisions_of(self, url: str) -> list[dict[str, Any]]:
         """Superseded versions of an article, newest first."""
         return list(self.revisions.find({"url": url}, {"_id": 0}).sort("superseded_at", -1))
-
-    def near_duplicate_candidates(self, keys: Sequence[str],
-                                  exclude_url: str | None = None) -> list[dict[str, Any]]:
-        """Articles sharing an LSH band key with ``keys`` (stored as ``dedup_keys``)."""
-        query: dict[str, Any] = {"dedup_keys": {"$in": list(keys)}}
-        if exclude_url:
-            query["url"] = {"$ne": exclude_url}
-        projection = {"url": 1, "content_hash": 1, "published_at": 1, "first_seen": 1,
-                      "near_duplicate_of": 1, "_id": 0}
-        return list(self.articles.find(query, projection).sort("first_seen", ASCENDING))
 
     def count(self) -> int:
         return self.articles.count_documents({})

@@ -67,7 +67,3 @@ def query_terms(words: Iterable[str]) -> list[str]:
             out[term] = None
     return list(out)
 
-
-def rarest_first(terms: list[str]) -> list[str]:
-    """Order terms so the most selective one comes first (longest, then earliest)."""
-    return sorted(terms, key=lambda t: (-len(t), terms.index(t)))
