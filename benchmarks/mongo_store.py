@@ -59,6 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from storage.mongo.articles import BEIJING, ArticleRepository  # noqa: E402
 from storage.mongo.client import DURABLE, open_database  # noqa: E402
 from storage.mongo.search import index_terms  # noqa: E402
+from storage.mongo.timeline import Timeline  # noqa: E402
 from tests.replica import phrases as ph  # noqa: E402
 
 LOAD_CHUNK = 100  # bigger insert_many batches of term-heavy documents get slower per article on SecantusDB
@@ -182,15 +183,29 @@ class ArticleFactory:
         return " ".join(words)
 
 
-def stored_form(repo: ArticleRepository, docs: list[dict[str, Any]],
-                now: datetime) -> list[dict[str, Any]]:
-    """Documents as ``upsert_many`` leaves a new article (its own preparation and terms)."""
+def stored_form(repo: ArticleRepository, docs: list[dict[str, Any]], now: datetime
+                ) -> tuple[list[dict[str, Any]], dict[str, tuple[datetime | None, list[str]]]]:
+    """Documents as ``upsert_many`` leaves new articles, and their postings (its own
+    preparation and search terms)."""
     out = []
+    postings: dict[str, tuple[datetime | None, list[str]]] = {}
     for doc in repo._prepare(docs).values():
-        doc["search_terms"] = repo._terms(doc)
+        postings[doc["url"]] = (doc["published_at"], repo._terms(doc))
         doc.update(first_seen=now, last_seen=now, revision_count=0, revised_at=None)
         out.append(doc)
-    return out
+    return out, postings
+
+
+def insert_new(repo: ArticleRepository, docs: list[dict[str, Any]], now: datetime) -> None:
+    """Store new articles the way upsert_many does, with plain inserts (postings first)."""
+    stored, postings = stored_form(repo, docs, now)
+    repo.postings.replace(postings)
+    if len(stored) == 1:
+        repo.articles.insert_one(stored[0])
+    else:
+        repo.articles.insert_many(stored, ordered=False)
+    Timeline.record(repo.meta, [d["published_at"] for d in stored if d["published_at"]],
+                    len(stored))
 
 
 # -- database ------------------------------------------------------------------------
@@ -278,7 +293,7 @@ def bench_writes(open_db: Callable[[str], Any], factory: ArticleFactory, n: int)
     repo = fresh(open_db("insert_one"))
     start = time.perf_counter()
     for doc in docs:
-        repo.articles.insert_one(stored_form(repo, [doc], now)[0])
+        insert_new(repo, [doc], now)
     secs = time.perf_counter() - start
     assert repo.count() == n
     rows.append(("insert_one per article", n / secs, 1000 * secs / n))
@@ -297,11 +312,12 @@ def percentile(values: list[float], p: float) -> float:
 def load(repo: ArticleRepository, factory: ArticleFactory, upto: int, deadline: float) -> int:
     """Insert articles until the collection holds ``upto`` (or the deadline passes)."""
     have = repo.count()
+    while factory.count < have:  # resuming a kept --store: skip what it holds
+        factory.article()
     now = datetime.now(UTC)
     while have < upto and time.monotonic() < deadline:
         k = min(LOAD_CHUNK, upto - have)
-        docs = stored_form(repo, [factory.article() for _ in range(k)], now)
-        repo.articles.insert_many(docs, ordered=False)
+        insert_new(repo, [factory.article() for _ in range(k)], now)
         have += k
         if have % 2_000 == 0:
             print(f"  ... {have:,} loaded", file=sys.stderr, flush=True)
@@ -310,9 +326,7 @@ def load(repo: ArticleRepository, factory: ArticleFactory, upto: int, deadline: 
 
 def winning_plan(repo: ArticleRepository, words: str) -> tuple[str, Any]:
     """A one-line summary of the stages of the winning plan, and the plan itself."""
-    explained = repo.db.command("explain", {"aggregate": "articles",
-                                            "pipeline": repo.search_pipeline(words),
-                                            "cursor": {}}, verbosity="queryPlanner")
+    explained = repo.explain_search(words)
     found: list[Any] = []
 
     def walk(node: Any) -> None:
@@ -382,6 +396,11 @@ def bench_search(open_db: Callable[[str], Any], factory: ArticleFactory, sizes: 
                       flush=True)
         if len(times) < len(qs):
             label += f" ({len(times)} of {len(qs)} queries in --query-budget)"
+        listing = []
+        for kw in ({}, {"section": SECTIONS[1]}, {"since": T0 + timedelta(days=400)}):
+            t = time.perf_counter()
+            rows = len(list(repo.find(limit=limit, **kw)))
+            listing.append(f"{1000 * (time.perf_counter() - t):.0f} ms ({rows})")
         mb = disk_mb(data_path)
         lines.append(f"{label}  median {statistics.median(times):7.1f} ms  "
                      f"p95 {percentile(times, 0.95):7.1f} ms  max {max(times):7.1f} ms  "
@@ -390,16 +409,19 @@ def bench_search(open_db: Callable[[str], Any], factory: ArticleFactory, sizes: 
                      + (f"; loaded {rate:,.0f} art/s" if have > before else "")
                      + (f", store {mb:,.0f} MB)" if mb is not None else ")"))
         print(lines[-1], flush=True)
+        print(f"           listing find(limit={limit}): newest {listing[0]}, one section "
+              f"{listing[1]}, --since {listing[2]}", flush=True)
         if not plan_shown:
             plan_shown = True
             words = next((q for q in qs if len(q.split()) > 1), qs[0])
             summary, plan = winning_plan(repo, words)
             terms = index_terms(words.split())
-            print(f"\nexplain() of find(search={words!r}) (terms, rarest first: {terms}):")
+            print(f"\nexplain() of the first postings query of find(search={words!r}) "
+                  f"(terms: {terms}):")
             print(f"  winning plan: {summary}")
             print("  " + json.dumps(plan, ensure_ascii=False, default=str)[:1500])
-            verdict = ("uses the search_terms index" if "IXSCAN(search_terms)" in summary
-                       else "does NOT use the search_terms index")
+            verdict = ("uses the terms_published index" if "IXSCAN(terms_published)" in summary
+                       else "does NOT use the terms_published index")
             print(f"  -> {verdict}" + (" (COLLSCAN!)" if "COLLSCAN" in summary else ""),
                   flush=True)
             print()

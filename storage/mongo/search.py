@@ -141,7 +141,7 @@ class ArticleQuery:
     def listing(self, filters: Filters, newest_first: bool = True,
                 limit: int | None = None) -> Iterator[dict[str, Any]]:
         """Articles in date order, window by window (each an index range)."""
-        windows = self._windows(filters, newest_first, max(limit or 0, 200))
+        windows = self._windows(filters, newest_first, max(limit, 20) if limit else 500)
         key = _order_key(newest_first)
         for window in windows:
             query: dict[str, Any] = {"published_at": window}
@@ -160,7 +160,8 @@ class ArticleQuery:
             yield from (d for d in self.listing(filters, newest_first) if matches(d, words))
             return
         driver = _Driver(terms)
-        windows = self._windows(filters, newest_first, max(4 * (limit or 0), 200))
+        # Postings per window: a common word fills the limit in the first window.
+        windows = self._windows(filters, newest_first, max(2 * limit, 50) if limit else 500)
         key = _order_key(newest_first)
         for window in windows:
             found, read = driver.candidates(self.postings, window)
@@ -179,5 +180,5 @@ class ArticleQuery:
         terms = index_terms(words)
         if not terms:
             raise ValueError(f"no indexable term in {list(words)!r}")
-        window = next(iter(self._windows(filters, True, 200)))
+        window = next(iter(self._windows(filters, True, 50)))
         return self.postings.explain(terms[0], window)

@@ -102,8 +102,9 @@ class Windows:
         self.target = max(1, target)
         self.span = timeline.density_span(self.target)
         now = _utc(now) or datetime.now(UTC)
-        newest = max(filter(None, (timeline.newest, now))) + timedelta(seconds=1)
-        oldest = min(filter(None, (timeline.oldest, now)))
+        # Unknown (empty or pre-timeline store): from now down to FLOOR, growing fast.
+        newest = (timeline.newest or now) + timedelta(seconds=1)
+        oldest = timeline.oldest or FLOOR
         # Where the walk starts and ends: the data's range, clipped to since/until.
         self.top = min(newest, self.until) if self.until else newest
         self.bottom = max(oldest, FLOOR, self.since) if self.since else max(
