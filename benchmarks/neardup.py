@@ -1,18 +1,29 @@
 """Near-duplicate lookup time per article and memory at 10k, 100k and 1M stored
-fingerprints (synthetic), on SecantusDB (or MONGODB_URI).
+fingerprints (synthetic), on a SecantusDB server in its own process.
 
-Stored fingerprints are inserted directly as ``neardup_bands``/``neardup_sigs``
-documents with random band hashes (what real signatures look like to the index),
-plus a few hundred real generated stories so that lookups also exercise the
-candidate-verification path. Each level times ``find_original`` for unrelated new
-stories and for republished versions of stored ones (MinHash + one bands query
-+ the signature read when there are candidates).
+The index is one ``neardup_sigs`` document per article (30 band keys under a
+multikey index). Stored fingerprints are inserted directly with random band keys
+and hashvalues (what real signatures look like to the index), plus 300 real
+generated stories so that republished queries exercise candidate verification.
+At each level it times, per article:
+
+* MinHash alone (``signature()``, the same at every size);
+* lookup: ``find_original`` (MinHash + the one ``$in`` query + verification),
+  for unrelated new stories and for republished versions of stored ones;
+* check-in: ``check_in`` as the pipeline runs it (MinHash, upsert, lookup, and the
+  ``original`` update of a duplicate); those query documents are removed again;
+
+then client RSS, the server's RSS and PSS (psutil on the server process), data and
+index MB (collStats) and the server directory on disk. The server runs as in
+production (``sync_on_commit=True``, journaled writes, standalone).
 
     .venv/bin/python benchmarks/neardup.py [--levels 10000,100000,1000000]
-        [--queries 200] [--budget 1500]
+        [--queries 200] [--budget 4500] [--load maintained|rebuild]
+    .venv/bin/python benchmarks/neardup.py --compare-load 10000
 
-``--budget`` bounds the seconds spent inserting: levels not reached within it are
-reported as skipped (SecantusDB inserts a few thousand small documents a second).
+``--compare-load N`` loads N fingerprints twice, with the ``keys`` index maintained
+and dropped-then-rebuilt, and prints both rates. ``--budget`` bounds the seconds
+spent loading: when it is spent the run measures the level reached and stops.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,61 +46,85 @@ from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage.neardup import BANDS_COLLECTION, SIGS_COLLECTION, NearDuplicateIndex  # noqa: E402
+from storage.neardup import SIGS_COLLECTION, NearDuplicateIndex  # noqa: E402
 from tests.test_storage_neardup import folded, make_story, republish  # noqa: E402
 
 T0 = datetime(2025, 1, 1)
 PLANTED = 300
-CHUNK = 20_000
+CHUNK = 2_000
+MB = 1024 * 1024
+
+
+def serve(path: str) -> None:
+    """Child process: the SecantusDB server until stdin closes (as storage.mongo.server)."""
+    from secantus import SecantusDBServer
+    server = SecantusDBServer(host="127.0.0.1", port=0, storage_path=path,
+                              sync_on_commit=True, durable=True, replica_set_name=None,
+                              enable_test_commands=False)
+    server.start()
+    host, port = server.address
+    print(f"mongodb://{host}:{port}/?directConnection=true", flush=True)
+    sys.stdin.read()
+    server.stop()
 
 
 @contextmanager
-def database(uri: str | None) -> Iterator[Any]:
-    server = None
+def server_process(path: str | None = None) -> Iterator[tuple[str, psutil.Process, Path]]:
     tmp = None
-    if uri is None:
-        from secantus import SecantusDBServer
+    if path is None:
         tmp = tempfile.TemporaryDirectory(prefix="neardup-bench-")
-        server = SecantusDBServer(storage_path=tmp.name)
-        server.start()
-        uri = server.uri
-    client: MongoClient[Any] = MongoClient(uri)
-    name = "neardup_bench"
-    client.drop_database(name)
+        path = tmp.name
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", path],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        yield client[name]
+        assert proc.stdout is not None
+        uri = proc.stdout.readline().strip()
+        if not uri.startswith("mongodb://"):
+            raise RuntimeError(f"server did not start: {uri!r}")
+        yield uri, psutil.Process(proc.pid), Path(path)
     finally:
-        client.drop_database(name)
-        client.close()
-        if server is not None:
-            server.stop()
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=120)
         if tmp is not None:
             tmp.cleanup()
 
 
-def synthetic(index: NearDuplicateIndex, start: int, stop: int) -> Iterator[
-        tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
-    """Band and signature documents of fake articles start..stop-1, in chunks."""
-    per_chunk = max(1, CHUNK // index.bands)
-    for first in range(start, stop, per_chunk):
-        bands: list[dict[str, Any]] = []
-        sigs: list[dict[str, Any]] = []
-        for n in range(first, min(stop, first + per_chunk)):
-            url = f"https://gz.cri.cn/n/synthetic/{n:08d}.html"
+def synthetic(index: NearDuplicateIndex, start: int, stop: int) -> Iterator[list[dict[str, Any]]]:
+    """Signature documents of fake articles start..stop-1, in chunks."""
+    for first in range(start, stop, CHUNK):
+        docs = []
+        for n in range(first, min(stop, first + CHUNK)):
             published = T0 + timedelta(minutes=n)
             raw = os.urandom(8 * index.bands)
-            bands.extend({"key": f"{b}:{raw[8 * b:8 * b + 8].hex()}", "url": url,
-                          "published_at": published, "added": published}
-                         for b in range(index.bands))
-            sigs.append({"url": url, "hashvalues": os.urandom(4 * index.num_perm),
-                         "published_at": published, "added": published, "original": None})
-        yield bands, sigs
+            docs.append({"url": f"https://gz.cri.cn/n/synthetic/{n:08d}.html",
+                         "keys": [f"{b}:{raw[8 * b:8 * b + 8].hex()}" for b in range(index.bands)],
+                         "hashvalues": os.urandom(4 * index.num_perm),
+                         "published_at": published, "added": published, "original": None,
+                         "num_perm": index.num_perm, "shingle": index.shingle})
+        yield docs
 
 
-def coll_stats(db: Any, name: str) -> dict[str, float]:
-    stats = db.command("collStats", name)
-    return {key: float(stats.get(key, 0) or 0) for key in
-            ("count", "size", "storageSize", "totalIndexSize")}
+def load(db: Any, index: NearDuplicateIndex, start: int, stop: int, mode: str,
+         deadline: float) -> tuple[int, float, float]:
+    """Insert fingerprints start..stop-1; returns (inserted, seconds, index build seconds)."""
+    coll = db[SIGS_COLLECTION]
+    started = time.perf_counter()
+    if mode == "rebuild":
+        coll.drop_index("keys")
+    inserted = 0
+    for docs in synthetic(index, start, stop):
+        coll.insert_many(docs, ordered=False)
+        inserted += len(docs)
+        if inserted % 20_000 == 0:
+            elapsed = time.perf_counter() - started
+            print(f"  ... {start + inserted} stored, {inserted / elapsed:.0f} docs/s", flush=True)
+        if time.perf_counter() > deadline:
+            break
+    built = time.perf_counter()
+    index.ensure_indexes()
+    done = time.perf_counter()
+    return inserted, done - started, done - built
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -98,109 +134,135 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure(index: NearDuplicateIndex, queries: int, level: int) -> dict[str, float]:
     later = T0 + timedelta(days=3650)
-    times_new: list[float] = []
-    times_dup: list[float] = []
-    times_minhash: list[float] = []
+    times: dict[str, list[float]] = {"new": [], "dup": [], "minhash": [], "checkin": []}
     hits = 0
     for q in range(10):   # warm caches and the query plan
         index.find_original("https://gz.cri.cn/n/warm.html", folded(*make_story(q)), later)
+    checked_in = []
     for q in range(queries):
         if q % 5 == 0:   # one in five is a republication of a stored story
             i = (q * 7) % PLANTED
-            title, body = republish(*make_story(500_000 + i), q, change=1, suffix="（更新）")
-            text, bucket = folded(title, body), times_dup
+            title, body = republish(*make_story(500_000 + i), level + q, change=1,
+                                    suffix="（更新）")
+            text, kind = folded(title, body), "dup"
         else:
-            text, bucket = folded(*make_story(10_000_000 + level + q)), times_new
+            text, kind = folded(*make_story(10_000_000 + level + q)), "new"
+        url = f"https://gz.cri.cn/n/query/{level}/{q}.html"
         started = time.perf_counter()
         index.signature(text)
-        times_minhash.append(time.perf_counter() - started)
+        times["minhash"].append(time.perf_counter() - started)
         started = time.perf_counter()
-        original = index.find_original(f"https://gz.cri.cn/n/query/{q}.html", text, later)
-        bucket.append(time.perf_counter() - started)
-        hits += bucket is times_dup and original is not None
-    both = times_new + times_dup
+        original = index.find_original(url, text, later)
+        times[kind].append(time.perf_counter() - started)
+        hits += kind == "dup" and original is not None
+        started = time.perf_counter()
+        index.check_in(url, text, later)
+        times["checkin"].append(time.perf_counter() - started)
+        checked_in.append(url)
+    for url in checked_in:
+        index.remove(url)
+    both = times["new"] + times["dup"]
     return {
-        "median_ms": 1000 * statistics.median(both),
-        "p95_ms": 1000 * percentile(both, 0.95),
-        "new_median_ms": 1000 * statistics.median(times_new),
-        "dup_median_ms": 1000 * statistics.median(times_dup),
-        "minhash_median_ms": 1000 * statistics.median(times_minhash),
-        "dup_found": hits / max(1, len(times_dup)),
+        "median": 1000 * statistics.median(both), "p95": 1000 * percentile(both, 0.95),
+        "new": 1000 * statistics.median(times["new"]),
+        "dup": 1000 * statistics.median(times["dup"]),
+        "minhash": 1000 * statistics.median(times["minhash"]),
+        "checkin": 1000 * statistics.median(times["checkin"]),
+        "checkin_p95": 1000 * percentile(times["checkin"], 0.95),
+        "found": hits / max(1, len(times["dup"])),
     }
 
 
+def du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def memory(server: psutil.Process, path: Path, db: Any) -> dict[str, float]:
+    stats = db.command("collStats", SIGS_COLLECTION)
+    full = server.memory_full_info()
+    return {"client_rss": psutil.Process().memory_info().rss / MB,
+            "server_rss": full.rss / MB, "server_pss": getattr(full, "pss", 0) / MB,
+            "data": float(stats.get("size", 0)) / MB,
+            "index": float(stats.get("totalIndexSize", 0)) / MB, "disk": du(path) / MB}
+
+
+def compare_load(count: int) -> None:
+    for mode in ("maintained", "rebuild"):
+        with server_process() as (uri, _server, _path):
+            client: MongoClient[Any] = MongoClient(uri, w=1, journal=True)
+            index = NearDuplicateIndex(client["neardup_bench"])
+            index.ensure_indexes()
+            inserted, seconds, build = load(client["neardup_bench"], index, 0, count, mode,
+                                            time.perf_counter() + 3600)
+            client.close()
+        print(f"load {inserted} fingerprints, keys index {mode}: {seconds:.1f} s = "
+              f"{inserted / seconds:.0f} docs/s (index build {build:.1f} s)", flush=True)
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--levels", default="10000,100000,1000000")
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--budget", type=float, default=1500.0,
-                        help="seconds allowed for inserting synthetic fingerprints")
+    parser.add_argument("--budget", type=float, default=4500.0,
+                        help="seconds allowed for loading synthetic fingerprints")
+    parser.add_argument("--load", choices=("maintained", "rebuild"), default="maintained",
+                        help="keep the keys index during loads, or drop and rebuild it")
+    parser.add_argument("--compare-load", type=int, metavar="N",
+                        help="only compare the two load modes on N fingerprints")
+    parser.add_argument("--serve", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return 0
+    if args.compare_load:
+        compare_load(args.compare_load)
+        return 0
     levels = [int(x) for x in args.levels.split(",")]
-    process = psutil.Process()
-    with database(os.environ.get("MONGODB_URI") or None) as db:
+    with server_process() as (uri, server, path):
+        client: MongoClient[Any] = MongoClient(uri, w=1, journal=True, tz_aware=True)
+        db = client["neardup_bench"]
         index = NearDuplicateIndex(db)
         index.ensure_indexes()
-        print(f"index: threshold {index.threshold}, {index.shingle}-char shingles, "
-              f"{index.num_perm} perms = {index.bands} bands x {index.rows} rows; "
-              f"server: {'MONGODB_URI' if os.environ.get('MONGODB_URI') else 'SecantusDB'} "
-              f"(in-process: its memory is in the RSS)")
-        planted = [(f"https://gz.cri.cn/n/planted/{i}.html", folded(*make_story(500_000 + i)),
-                    T0) for i in range(PLANTED)]
-        index.add_many(planted)
-        stored, insert_seconds, last_rate = PLANTED, 0.0, 0.0
-        print(f"{'stored':>9} {'band docs':>10} {'median ms':>9} {'p95 ms':>7} "
-              f"{'new ms':>7} {'dup ms':>7} {'minhash':>7} {'found':>5} "
-              f"{'RSS MB':>7} {'data MB':>8} {'index MB':>8} {'disk MB':>8} {'ins/s':>7}")
+        print(f"{datetime.now():%Y-%m-%d %H:%M}; index: threshold {index.threshold}, "
+              f"{index.shingle}-char shingles, {index.num_perm} perms = {index.bands} bands x "
+              f"{index.rows} rows; SecantusDB server pid {server.pid} (sync_on_commit); "
+              f"load: keys index {args.load}; {args.queries} queries per level, 1 in 5 "
+              f"republished", flush=True)
+        index.add_many((f"https://gz.cri.cn/n/planted/{i}.html",
+                        folded(*make_story(500_000 + i)), T0) for i in range(PLANTED))
+        stored, load_seconds = PLANTED, 0.0
+        deadline = time.perf_counter() + args.budget
+        rows = []
         for level in levels:
-            target = level
-            remaining = args.budget - insert_seconds
-            if target > stored and last_rate:
-                projected = (target - stored) * (index.bands + 1) / last_rate
-                if projected > remaining:
-                    print(f"{level:>9}: skipped: inserting {(target - stored) * (index.bands + 1)} "
-                          f"documents at the measured {last_rate:.0f} docs/s (indexes "
-                          f"rebuilt included) would take ~{projected / 60:.0f} min, over the "
-                          f"{remaining / 60:.0f} min left of --budget")
-                    break
-            if target > stored:
-                started = time.perf_counter()
-                inserted = 0
-                # Bulk load without the secondary indexes, then rebuild them: ~4x
-                # faster than maintaining them per insert on SecantusDB.
-                db[BANDS_COLLECTION].drop_indexes()
-                db[SIGS_COLLECTION].drop_indexes()
-                for bands, sigs in synthetic(index, stored, target):
-                    db[BANDS_COLLECTION].insert_many(bands, ordered=False)
-                    db[SIGS_COLLECTION].insert_many(sigs, ordered=False)
-                    inserted += len(sigs)
-                    if insert_seconds + time.perf_counter() - started > args.budget:
-                        break
-                index.ensure_indexes()
-                elapsed = time.perf_counter() - started
-                insert_seconds += elapsed
+            rate = build = 0.0
+            if level > stored:
+                inserted, seconds, build = load(db, index, stored, level, args.load, deadline)
                 stored += inserted
-                rate = inserted * (index.bands + 1) / elapsed if elapsed else 0.0
-                last_rate = rate or last_rate
-                if stored < target:
-                    print(f"{level:>9}: insert budget of {args.budget:.0f} s spent at "
-                          f"{stored} fingerprints ({rate:.0f} docs/s); measuring there")
-            else:
-                rate = 0.0
-            figures = measure(index, args.queries, level)
-            bands_s, sigs_s = coll_stats(db, BANDS_COLLECTION), coll_stats(db, SIGS_COLLECTION)
-            mb = 1024 * 1024
-            print(f"{stored:>9} {int(bands_s['count']):>10} {figures['median_ms']:>9.2f} "
-                  f"{figures['p95_ms']:>7.2f} {figures['new_median_ms']:>7.2f} "
-                  f"{figures['dup_median_ms']:>7.2f} {figures['minhash_median_ms']:>7.2f} "
-                  f"{figures['dup_found']:>5.2f} {process.memory_info().rss / mb:>7.0f} "
-                  f"{(bands_s['size'] + sigs_s['size']) / mb:>8.1f} "
-                  f"{(bands_s['totalIndexSize'] + sigs_s['totalIndexSize']) / mb:>8.1f} "
-                  f"{(bands_s['storageSize'] + sigs_s['storageSize'] + bands_s['totalIndexSize'] + sigs_s['totalIndexSize']) / mb:>8.1f} "
-                  f"{rate:>7.0f}", flush=True)
-            if stored < target:
-                print(f"stopped: levels above {stored} need more insert time than the budget")
+                load_seconds += seconds
+                rate = inserted / seconds if seconds else 0.0
+                print(f"  loaded to {stored}: {inserted} in {seconds:.0f} s = {rate:.0f} docs/s "
+                      f"(index build {build:.0f} s)", flush=True)
+            figures = {**measure(index, args.queries, level), **memory(server, path, db)}
+            rows.append((stored, rate, figures))
+            print(f"  {stored}: {figures}", flush=True)
+            if stored < level:
+                print(f"load budget of {args.budget:.0f} s spent at {stored} fingerprints "
+                      f"(asked {level}); measured there and stopped", flush=True)
                 break
+        client.close()
+    print()
+    print(f"{'stored':>9} {'lookup':>7} {'p95':>6} {'new':>6} {'dup':>6} {'found':>5} "
+          f"{'minhash':>7} {'checkin':>7} {'p95':>6} {'cliRSS':>6} {'srvRSS':>6} "
+          f"{'srvPSS':>6} {'dataMB':>7} {'idxMB':>6} {'diskMB':>7} {'load/s':>6}")
+    print(f"{'':>9} {'ms':>7} {'ms':>6} {'ms':>6} {'ms':>6} {'':>5} {'ms':>7} {'ms':>7} "
+          f"{'ms':>6} {'MB':>6} {'MB':>6} {'MB':>6}")
+    for stored, rate, f in rows:
+        print(f"{stored:>9} {f['median']:>7.2f} {f['p95']:>6.2f} {f['new']:>6.2f} "
+              f"{f['dup']:>6.2f} {f['found']:>5.2f} {f['minhash']:>7.2f} {f['checkin']:>7.2f} "
+              f"{f['checkin_p95']:>6.2f} {f['client_rss']:>6.0f} {f['server_rss']:>6.0f} "
+              f"{f['server_pss']:>6.0f} {f['data']:>7.1f} {f['index']:>6.1f} "
+              f"{f['disk']:>7.1f} {rate:>6.0f}")
+    print(f"load: {load_seconds:.0f} s in all")
     return 0
 
 

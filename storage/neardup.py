@@ -13,8 +13,8 @@ is one round trip, ``find({"keys": {"$in": sig.keys}})`` (projection without
 similarity estimated from their full signatures. SecantusDB 0.7.0b3 answers that
 ``$in`` through the index (explain: ``FETCH <- IXSCAN(keys)``; ~4 ms at 2k
 articles, against ~50 ms for 30 equality finds and ~4 s without the index), unlike
-``$all``. The article's own url is excluded on the client: a ``$ne`` in the filter
-could lead the planner to the ``url`` index.
+``$all``. The article's own url is left out on the client: with ``url: {$ne: …}``
+added to the filter SecantusDB scans the whole collection (explain: COLLSCAN).
 
 Across workers the pipeline calls :meth:`NearDuplicateIndex.check_in`, which adds
 the article *first* and then looks it up, and decides which copy is the original by
@@ -24,8 +24,8 @@ looks up last sees both copies: it either points to the other or re-points the o
 (it was indexed as an original) to itself. ``added`` is kept on re-indexing, so a
 re-crawl does not change the order.
 
-Signatures and band keys: ``storage.minhash``. Stores of the older layout (one ``neardup_bands`` document per band, 31 documents
-per article) are migrated by :meth:`NearDuplicateIndex.ensure_indexes`: band keys
+Signatures and band keys: ``storage.minhash``. Stores of the older layout (one
+``neardup_bands`` document per band, 31 documents per article) are migrated by :meth:`NearDuplicateIndex.ensure_indexes`: band keys
 are derived from the stored hashvalues (:func:`band_keys`), then the bands
 collection is dropped.
 
@@ -165,26 +165,31 @@ class NearDuplicateIndex:
             self._migrate_bands()
 
     def _migrate_bands(self) -> None:
-        # Idempotent: keys are backfilled page by page (by _id, so each page is an
-        # index range), and the old collection is dropped only once all are done.
-        filled, last = 0, None
-        while True:
-            query: dict[str, Any] = {"keys": {"$exists": False}}
-            if last is not None:
-                query["_id"] = {"$gt": last}
-            page = list(self._sigs.find(query, {"_id": 1, "hashvalues": 1})
-                        .sort("_id", ASCENDING).limit(MIGRATION_BATCH))
-            if not page:
+        # Idempotent: the old collection is dropped only once every signature has its
+        # keys. One scan per pass (SecantusDB scans for ``$exists: false`` whatever the
+        # filter), updates in batches while the cursor runs.
+        filled = 0
+        for _ in range(3):
+            updates: list[UpdateOne] = []
+            for doc in self._sigs.find({"keys": {"$exists": False}},
+                                       {"hashvalues": 1}).batch_size(MIGRATION_BATCH):
+                raw = doc.get("hashvalues")
+                values = decode_hashvalues(raw) if isinstance(raw, bytes) else None
+                keys = [] if values is None else band_keys(
+                    values, *lsh_params(self.threshold, len(values)))
+                updates.append(UpdateOne({"_id": doc["_id"]}, {"$set": {"keys": keys}}))
+                if len(updates) >= MIGRATION_BATCH:
+                    filled += self._sigs.bulk_write(updates, ordered=False).modified_count
+                    updates = []
+            if updates:
+                filled += self._sigs.bulk_write(updates, ordered=False).modified_count
+            if self._sigs.find_one({"keys": {"$exists": False}}, {"_id": 1}) is None:
                 break
-            updates = []
-            for doc in page:
-                values = decode_hashvalues(doc["hashvalues"])
-                bands, rows = lsh_params(self.threshold, len(values))
-                updates.append(UpdateOne({"_id": doc["_id"]},
-                                         {"$set": {"keys": band_keys(values, bands, rows)}}))
-            self._sigs.bulk_write(updates, ordered=False)
-            filled += len(updates)
-            last = page[-1]["_id"]
+        else:
+            logger.warning("near-duplicate index: signatures still without band keys after "
+                           "3 passes; %s kept, migration retried at the next start",
+                           LEGACY_BANDS_COLLECTION)
+            return
         self._db.drop_collection(LEGACY_BANDS_COLLECTION)
         logger.info("near-duplicate index migrated to one document per article "
                     "(%d band key lists backfilled, %s dropped)", filled, LEGACY_BANDS_COLLECTION)
