@@ -11,25 +11,25 @@ every write is journaled (``w=1, j=True``) as in a crawl.
    it. Both timings include preparing the documents (validation, search terms), whose
    cost alone is printed too. Each method writes into its own empty database with the
    production indexes.
-2. Search: the collection is bulk-loaded (``insert_many`` of documents prepared the
-   way ``upsert_many`` stores them, search terms from the repository's own code) up to
-   each size, then ~50 queries of 1-3 words (a third in traditional script) go through
-   ``ArticleRepository.find(search=..., limit=20)`` as ``gzarchive query`` does.
-   Prints median and p95 latency, and the ``explain()`` winning plan of the search
-   aggregate (it must start with an IXSCAN of ``search_terms``, not a COLLSCAN).
+2. Search: the collection is bulk-loaded (``insert_many`` of articles prepared the way
+   ``upsert_many`` stores them, their ``search_postings`` written by the repository's
+   own code) up to each size, then ~50 queries of 1-3 words (a third in traditional
+   script) go through ``ArticleRepository.find(search=..., limit=20)`` as ``gzarchive
+   query`` does; then three listings (newest, one section, ``--since``). Prints median,
+   p95 and max latency, and the ``explain()`` of the first postings query (it must be an
+   IXSCAN of ``terms_published``, not a COLLSCAN).
 
     .venv/bin/python benchmarks/mongo_store.py [--articles 500] [--sizes 2000]
         [--queries 50] [--limit 20] [--budget 600] [--query-budget 90] [--seed 1]
         [--store DIR] [--skip-writes] [--skip-search] [--verbose]
 
-The default run takes ~5 minutes on 2 busy cores: SecantusDB indexes ~25-30 articles/s
-here, because each carries ~900 ``search_terms`` keys (~35 ms per article; without that
-index ~1,000/s). Bigger run: ``--articles 2000 --sizes 10000,100000 --budget 4000``
-(``--budget`` bounds the seconds spent bulk-loading; search is then measured at the
-size reached; 100k needs over an hour of loading). ``--store DIR`` keeps the SecantusDB
-store, so a later run with ``--skip-writes`` measures search without reloading.
-``--query-budget`` bounds the seconds of queries per size: a query whose first term is
-common takes tens of seconds at 10k articles.
+The default run takes ~5 minutes on 2 busy cores: SecantusDB indexes ~20-30 articles/s
+here, because each carries ~930 postings keys (~35-45 ms per article; without them
+~1,000/s). Bigger run: ``--skip-writes --sizes 10000,100000 --budget 7200`` (``--budget``
+bounds the seconds spent bulk-loading; search is then measured at the size reached;
+100k takes over an hour of loading). ``--store DIR`` keeps the SecantusDB store, so a
+later run with ``--skip-writes`` measures search without reloading (it resumes loading
+where the store stopped). ``--query-budget`` bounds the seconds of queries per size.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Search terms for Chinese and English text, index friendly.
 
-MongoDB text indexes do not split Chinese (and SecantusDB has none), so articles carry
-``search_terms``: character bigrams of every CJK run of the *simplified* text plus the
-lower-cased ASCII words, in a plain multikey index. A query word is turned into terms
+MongoDB text indexes do not split Chinese (and SecantusDB has none), so articles are
+indexed by their terms (``postings.Postings``): character bigrams of every CJK run of the
+*simplified* text plus the lower-cased ASCII words, in a plain multikey index. A query word is turned into terms
 the same way, so 貴州 and 贵州 give the same term ``贵州``.
 """
 
