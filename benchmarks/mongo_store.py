@@ -53,6 +53,7 @@ from typing import Any
 
 import opencc
 import psutil
+from pymongo.errors import BulkWriteError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -203,14 +204,18 @@ def insert_new(repo: ArticleRepository, docs: list[dict[str, Any]], now: datetim
     if len(stored) == 1:
         repo.articles.insert_one(stored[0])
     else:
-        repo.articles.insert_many(stored, ordered=False)
+        try:
+            repo.articles.insert_many(stored, ordered=False)
+        except BulkWriteError as exc:  # resuming after a kill mid-batch: already there
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
     Timeline.record(repo.meta, [d["published_at"] for d in stored if d["published_at"]],
                     len(stored))
 
 
 # -- database ------------------------------------------------------------------------
 @contextmanager
-def database(store: Path | None = None) -> Iterator[tuple[Callable[[str], Any], str, str | None]]:
+def database(store: Path | None = None, cache_size: str = "1G") -> Iterator[tuple[Callable[[str], Any], str, str | None]]:
     """(open(suffix) -> journaled database, description, store path) on MONGODB_URI or
     on a fresh SecantusDB.
 
@@ -232,11 +237,11 @@ def database(store: Path | None = None) -> Iterator[tuple[Callable[[str], Any], 
             tmp = tempfile.TemporaryDirectory(prefix="mongo-store-bench-")
         path = str(store) if store is not None else tmp.name  # type: ignore[union-attr]
         server = SecantusDBServer(storage_path=path, sync_on_commit=True,
-                                  replica_set_name=None)
+                                  replica_set_name=None, cache_size=cache_size)
         server.start()
         uri = server.uri
         prefix = "bench_store"
-        where = f"SecantusDB (sync_on_commit=True) in {path}"
+        where = f"SecantusDB (sync_on_commit=True, cache {cache_size}) in {path}"
     names: list[str] = []
     try:
         with open_database(uri, ".", f"{prefix}_first") as (client, _):
@@ -401,6 +406,10 @@ def bench_search(open_db: Callable[[str], Any], factory: ArticleFactory, sizes: 
             t = time.perf_counter()
             rows = len(list(repo.find(limit=limit, **kw)))
             listing.append(f"{1000 * (time.perf_counter() - t):.0f} ms ({rows})")
+        t = time.perf_counter()
+        repo.count_by_section()
+        repo.count_by_month()
+        stats_ms = 1000 * (time.perf_counter() - t)
         mb = disk_mb(data_path)
         lines.append(f"{label}  median {statistics.median(times):7.1f} ms  "
                      f"p95 {percentile(times, 0.95):7.1f} ms  max {max(times):7.1f} ms  "
@@ -410,7 +419,8 @@ def bench_search(open_db: Callable[[str], Any], factory: ArticleFactory, sizes: 
                      + (f", store {mb:,.0f} MB)" if mb is not None else ")"))
         print(lines[-1], flush=True)
         print(f"           listing find(limit={limit}): newest {listing[0]}, one section "
-              f"{listing[1]}, --since {listing[2]}", flush=True)
+              f"{listing[1]}, --since {listing[2]}; counts per section and month "
+              f"(gzarchive stats) {stats_ms:.0f} ms", flush=True)
         if not plan_shown:
             plan_shown = True
             words = next((q for q in qs if len(q.split()) > 1), qs[0])
@@ -445,6 +455,8 @@ def main() -> int:
     parser.add_argument("--store", type=Path,
                         help="SecantusDB directory to use and keep (e.g. one loaded by an "
                              "earlier run: loading is the slow part)")
+    parser.add_argument("--cache-size", default="1G",
+                        help="SecantusDB WiredTiger cache (the embedded store runs with 1G)")
     parser.add_argument("--verbose", action="store_true", help="print each query's time")
     parser.add_argument("--skip-writes", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
@@ -458,7 +470,7 @@ def main() -> int:
           f"e.g. {sample['title']!r}")
     if args.store is not None:
         args.store.mkdir(parents=True, exist_ok=True)
-    with database(args.store) as (open_db, where, data_path):
+    with database(args.store, args.cache_size) as (open_db, where, data_path):
         print(f"store: {where}; journaled writes (w=1, j=True); "
               f"load average {os.getloadavg()[0]:.1f} on {psutil.cpu_count()} CPUs\n")
         write_rows: list[tuple[str, float, float]] = []

@@ -8,9 +8,9 @@ text contains every word (bigrams can all occur without the word: 贵州 + 州�
 small window, and a rare word costs its own few postings.
 
 The driving term is the rarest: while the windows seen so far hold fewer than
-``PROBE_POSTINGS`` postings of every term, each window reads all the terms and
-intersects them (exact, and a sample of how often each occurs); then the least
-frequent one drives alone. Terms are simplified bigrams and ASCII words, so 貴州 and
+``PROBE_POSTINGS`` postings of every term (at most ``PROBE_WINDOWS`` windows), each
+window reads all the terms and intersects them (exact, and a sample of how often each
+occurs); then the least frequent one drives alone. Terms are simplified bigrams and ASCII words, so 貴州 and
 贵州 search alike; a query of lone CJK characters has no term and walks the
 articles' own date windows, checking the text.
 """
@@ -29,8 +29,10 @@ from storage.mongo.postings import Postings
 from storage.mongo.terms import CJK_RUN, query_terms, to_simplified
 from storage.mongo.timeline import Timeline, Windows
 
-#: Probe every term until one of them has this many postings in the windows seen.
+#: Probe every term until one of them has this many postings in the windows seen, or
+#: for this many windows (rare terms all: then the longest drives).
 PROBE_POSTINGS = 200
+PROBE_WINDOWS = 3
 #: Candidates fetched per round trip to the articles.
 FETCH_CHUNK = 50
 _WORD = re.compile(r"[0-9a-z]+")
@@ -91,6 +93,7 @@ class _Driver:
     terms: list[str]
     counts: dict[str, int] = field(default_factory=dict)
     chosen: str | None = None
+    probed: int = 0
 
     def __post_init__(self) -> None:
         self.counts = dict.fromkeys(self.terms, 0)
@@ -106,7 +109,8 @@ class _Driver:
         per_term = {t: postings.window(t, window) for t in self.terms}
         for term, found in per_term.items():
             self.counts[term] += len(found)
-        if max(self.counts.values()) >= PROBE_POSTINGS:
+        self.probed += 1
+        if max(self.counts.values()) >= PROBE_POSTINGS or self.probed >= PROBE_WINDOWS:
             self.chosen = min(self.terms, key=lambda t: (self.counts[t], self.terms.index(t)))
         first, *others = per_term.values()
         common = {url: published for url, published in first.items()
