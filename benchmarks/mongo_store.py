@@ -53,7 +53,7 @@ from typing import Any
 
 import opencc
 import psutil
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -201,14 +201,16 @@ def insert_new(repo: ArticleRepository, docs: list[dict[str, Any]], now: datetim
     """Store new articles the way upsert_many does, with plain inserts (postings first)."""
     stored, postings = stored_form(repo, docs, now)
     repo.postings.replace(postings)
-    if len(stored) == 1:
-        repo.articles.insert_one(stored[0])
-    else:
-        try:
+    try:
+        if len(stored) == 1:
+            repo.articles.insert_one(stored[0])
+        else:
             repo.articles.insert_many(stored, ordered=False)
-        except BulkWriteError as exc:  # resuming after a kill mid-batch: already there
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
+    except DuplicateKeyError:  # resuming after a kill mid-batch: already there
+        pass
+    except BulkWriteError as exc:
+        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+            raise
     Timeline.record(repo.meta, [d["published_at"] for d in stored if d["published_at"]],
                     len(stored))
 
