@@ -20,15 +20,19 @@ production (``sync_on_commit=True``, journaled writes, standalone).
     .venv/bin/python benchmarks/neardup.py [--levels 10000,100000,1000000]
         [--queries 200] [--budget 4500] [--load maintained|rebuild]
     .venv/bin/python benchmarks/neardup.py --compare-load 10000
+    .venv/bin/python benchmarks/neardup.py --migrate 5000
 
 ``--compare-load N`` loads N fingerprints twice, with the ``keys`` index maintained
-and dropped-then-rebuilt, and prints both rates. ``--budget`` bounds the seconds
+and dropped-then-rebuilt, and prints both rates. ``--migrate N`` writes a store of
+N articles in the old layout (``neardup_bands``: 30 indexed band documents per
+article, signatures without ``keys``) and times ``ensure_indexes()`` migrating it. ``--budget`` bounds the seconds
 spent loading: when it is spent the run measures the level reached and stops.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import subprocess
@@ -46,7 +50,11 @@ from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage.neardup import SIGS_COLLECTION, NearDuplicateIndex  # noqa: E402
+from storage.neardup import (  # noqa: E402
+    LEGACY_BANDS_COLLECTION,
+    SIGS_COLLECTION,
+    NearDuplicateIndex,
+)
 from tests.test_storage_neardup import folded, make_story, republish  # noqa: E402
 
 T0 = datetime(2025, 1, 1)
@@ -199,6 +207,33 @@ def compare_load(count: int) -> None:
               f"{inserted / seconds:.0f} docs/s (index build {build:.1f} s)", flush=True)
 
 
+def migrate(count: int) -> None:
+    logging.basicConfig(level=logging.INFO, format="  %(asctime)s %(message)s")
+    with server_process() as (uri, _server, _path):
+        client: MongoClient[Any] = MongoClient(uri, w=1, journal=True)
+        db = client["neardup_bench"]
+        index = NearDuplicateIndex(db)
+        db[LEGACY_BANDS_COLLECTION].create_index("key", name="key")
+        db[LEGACY_BANDS_COLLECTION].create_index("url", name="url")
+        db[SIGS_COLLECTION].create_index("url", name="url", unique=True)
+        started = time.perf_counter()
+        for docs in synthetic(index, 0, count):
+            bands = [{"key": key, "url": doc["url"], "published_at": doc["published_at"],
+                      "added": doc["added"]} for doc in docs for key in doc.pop("keys")]
+            db[LEGACY_BANDS_COLLECTION].insert_many(bands, ordered=False)
+            db[SIGS_COLLECTION].insert_many(docs, ordered=False)
+        print(f"old layout: {count} articles, {count * (index.bands + 1)} documents written in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
+        started = time.perf_counter()
+        index.ensure_indexes()
+        seconds = time.perf_counter() - started
+        left = db[SIGS_COLLECTION].count_documents({"keys": {"$exists": False}})
+        print(f"migration (ensure_indexes): {seconds:.1f} s = {count / seconds:.0f} articles/s; "
+              f"{left} left without keys; bands collection dropped: "
+              f"{LEGACY_BANDS_COLLECTION not in db.list_collection_names()}", flush=True)
+        client.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--levels", default="10000,100000,1000000")
@@ -209,6 +244,8 @@ def main() -> int:
                         help="keep the keys index during loads, or drop and rebuild it")
     parser.add_argument("--compare-load", type=int, metavar="N",
                         help="only compare the two load modes on N fingerprints")
+    parser.add_argument("--migrate", type=int, metavar="N",
+                        help="only time migrating an old-layout store of N articles")
     parser.add_argument("--serve", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -216,6 +253,9 @@ def main() -> int:
         return 0
     if args.compare_load:
         compare_load(args.compare_load)
+        return 0
+    if args.migrate:
+        migrate(args.migrate)
         return 0
     levels = [int(x) for x in args.levels.split(",")]
     with server_process() as (uri, server, path):

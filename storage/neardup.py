@@ -11,9 +11,9 @@ with a unique index on ``url`` and a multikey index on ``keys``. Finding candida
 is one round trip, ``find({"keys": {"$in": sig.keys}})`` (projection without
 ``keys``), whatever the index size; candidates are then verified by the Jaccard
 similarity estimated from their full signatures. SecantusDB 0.7.0b3 answers that
-``$in`` through the index (explain: ``FETCH <- IXSCAN(keys)``; ~4 ms at 2k
-articles, against ~50 ms for 30 equality finds and ~4 s without the index), unlike
-``$all``. The article's own url is left out on the client: with ``url: {$ne: …}``
+``$in`` through the index (explain: ``FETCH <- IXSCAN(keys)``; at 2k articles ~4 ms,
+against ~50 ms for 30 equality finds and ~4 s without the index), unlike ``$all``;
+a lookup stays at 5-7 ms median from 10k to 548k articles (benchmarks/README.md). The article's own url is left out on the client: with ``url: {$ne: …}``
 added to the filter SecantusDB scans the whole collection (explain: COLLSCAN).
 
 Across workers the pipeline calls :meth:`NearDuplicateIndex.check_in`, which adds
@@ -26,8 +26,8 @@ re-crawl does not change the order.
 
 Signatures and band keys: ``storage.minhash``. Stores of the older layout (one
 ``neardup_bands`` document per band, 31 documents per article) are migrated by :meth:`NearDuplicateIndex.ensure_indexes`: band keys
-are derived from the stored hashvalues (:func:`band_keys`), then the bands
-collection is dropped.
+are derived from the stored hashvalues (``storage.minhash.band_keys``), then the
+bands collection is dropped (slow on SecantusDB: see ``_migrate_bands``).
 
 The caller passes *folded* text (simplified script, no whitespace or punctuation:
 ``pipelines.fingerprint.fold_text``), so a gateway twin and its simplified page
@@ -37,6 +37,7 @@ have one signature. Plain object over a pymongo database; no Scrapy here.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -168,7 +169,7 @@ class NearDuplicateIndex:
         # Idempotent: the old collection is dropped only once every signature has its
         # keys. One scan per pass (SecantusDB scans for ``$exists: false`` whatever the
         # filter), updates in batches while the cursor runs.
-        filled = 0
+        filled, started = 0, time.monotonic()
         for _ in range(3):
             updates: list[UpdateOne] = []
             for doc in self._sigs.find({"keys": {"$exists": False}},
@@ -190,9 +191,15 @@ class NearDuplicateIndex:
                            "3 passes; %s kept, migration retried at the next start",
                            LEGACY_BANDS_COLLECTION)
             return
+        backfilled = time.monotonic()
+        # SecantusDB drops a collection row by row under its storage lock: ~2 ms per band
+        # document, ~1 min per 1,000 articles (benchmarks/neardup.py --migrate), during
+        # which the server answers nobody. One-off, so said in the log.
+        logger.info("near-duplicate index: %d band key lists backfilled in %.0f s; dropping "
+                    "%s (old layout)", filled, backfilled - started, LEGACY_BANDS_COLLECTION)
         self._db.drop_collection(LEGACY_BANDS_COLLECTION)
-        logger.info("near-duplicate index migrated to one document per article "
-                    "(%d band key lists backfilled, %s dropped)", filled, LEGACY_BANDS_COLLECTION)
+        logger.info("near-duplicate index migrated to one document per article (%s dropped "
+                    "in %.0f s)", LEGACY_BANDS_COLLECTION, time.monotonic() - backfilled)
 
     def _fetch(self, sig: Signature) -> list[dict[str, Any]]:
         """Every stored article sharing a band with *sig*: one indexed round trip."""
