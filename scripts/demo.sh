@@ -6,10 +6,21 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 DATA=${DATA_DIR:-data/demo}
 URLFILE=$(mktemp)
-.venv/bin/python -m tests.replica --port 0 --profile js --url-file "$URLFILE" &
-REPLICA=$!
+REPLICA=
 trap 'kill $REPLICA 2>/dev/null || true; rm -f "$URLFILE"' EXIT
-for _ in $(seq 50); do [ -s "$URLFILE" ] && break; sleep 0.2; done
+# The replica keeps one address (REPLICA_PORT, default 8765) so that running the demo
+# again recrawls the same URLs into the same archive; a busy port falls back to any.
+start_replica() {
+    .venv/bin/python -m tests.replica --port "$1" --profile js --url-file "$URLFILE" &
+    REPLICA=$!
+    for _ in $(seq 50); do
+        [ -s "$URLFILE" ] && return 0
+        kill -0 "$REPLICA" 2>/dev/null || return 1
+        sleep 0.2
+    done
+    return 1
+}
+start_replica "${REPLICA_PORT:-8765}" || start_replica 0
 PORTAL=$(cat "$URLFILE")
 echo "== replica of the portal at $PORTAL"
 set +e
