@@ -17,7 +17,6 @@ articles' own date windows, checking the text.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +25,7 @@ from typing import Any
 from pymongo.collection import Collection
 
 from storage.mongo.postings import Postings
-from storage.mongo.terms import CJK_RUN, query_terms, to_simplified
+from storage.mongo.terms import ASCII_WORD, CJK_RUN, query_terms, to_simplified
 from storage.mongo.timeline import Timeline, Windows
 
 #: Probe every term until one of them has this many postings in the windows seen, or
@@ -35,7 +34,6 @@ PROBE_POSTINGS = 200
 PROBE_WINDOWS = 3
 #: Candidates fetched per round trip to the articles.
 FETCH_CHUNK = 50
-_WORD = re.compile(r"[0-9a-z]+")
 
 
 def split_words(search: str | Sequence[str]) -> list[str]:
@@ -50,25 +48,27 @@ def index_terms(words: Sequence[str]) -> list[str]:
     return sorted(terms, key=lambda t: (-len(t), terms.index(t)))
 
 
-def matches(doc: Mapping[str, Any], words: Sequence[str]) -> bool:
-    """Whether every word occurs in the title or body, in either script.
+@dataclass(frozen=True)
+class Needles:
+    """The query words folded once: CJK runs (substrings) and ASCII words (whole words)."""
 
-    CJK runs must occur as substrings, ASCII words as whole words (case-insensitive),
-    as the index terms are built.
-    """
+    runs: tuple[str, ...]
+    tokens: frozenset[str]
+
+    @classmethod
+    def of(cls, words: Sequence[str]) -> Needles:
+        folded = [to_simplified(word).lower() for word in words]
+        return cls(tuple(run for f in folded for run in CJK_RUN.findall(f)),
+                   frozenset(t for f in folded for t in ASCII_WORD.findall(f)))
+
+
+def matches(doc: Mapping[str, Any], needles: Needles) -> bool:
+    """Whether every word occurs in the title or body, in either script, as the index
+    terms are built (CJK runs as substrings, ASCII words whole, case-insensitive)."""
     text = to_simplified(f"{doc.get('title') or ''}\n{doc.get('body') or ''}").lower()
-    tokens: set[str] | None = None
-    for word in words:
-        folded = to_simplified(word).lower()
-        for run in CJK_RUN.findall(folded):
-            if run not in text:
-                return False
-        for token in _WORD.findall(folded):
-            if tokens is None:
-                tokens = set(_WORD.findall(text))
-            if token not in tokens:
-                return False
-    return True
+    if not all(run in text for run in needles.runs):
+        return False
+    return not needles.tokens or needles.tokens <= set(ASCII_WORD.findall(text))
 
 
 @dataclass
@@ -161,9 +161,11 @@ class ArticleQuery:
         """Articles containing every word, in date order."""
         terms = index_terms(words)
         if not terms:  # lone CJK characters only: nothing indexable, check the text
-            yield from (d for d in self.listing(filters, newest_first) if matches(d, words))
+            needles = Needles.of(words)
+            yield from (d for d in self.listing(filters, newest_first) if matches(d, needles))
             return
         driver = _Driver(terms)
+        needles = Needles.of(words)  # folded once, not per candidate
         # Postings per window: a common word fills the limit in the first window.
         windows = self._windows(filters, newest_first, max(2 * limit, 50) if limit else 500)
         key = _order_key(newest_first)
@@ -176,7 +178,7 @@ class ArticleQuery:
                 by_url = {d["url"]: d for d in self.articles.find({"url": {"$in": chunk}})}
                 for url in chunk:
                     doc = by_url.get(url)
-                    if doc is not None and filters.accepts(doc) and matches(doc, words):
+                    if doc is not None and filters.accepts(doc) and matches(doc, needles):
                         yield doc
 
     def explain(self, words: Sequence[str], filters: Filters) -> dict[str, Any]:

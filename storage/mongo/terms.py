@@ -17,7 +17,7 @@ import opencc
 
 # CJK ideographs (unified, extension A, compatibility) : the scripts OpenCC folds.
 CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_WORD = re.compile(r"[0-9a-z]+")
+ASCII_WORD = re.compile(r"[0-9a-z]+")
 
 
 @lru_cache(maxsize=1)
@@ -41,7 +41,7 @@ def _terms(text: str, *, unigrams: bool) -> list[str]:
             continue
         for i in range(len(run) - 1):
             out[run[i : i + 2]] = None
-    for word in _WORD.findall(folded):
+    for word in ASCII_WORD.findall(folded):
         out[word] = None
     return list(out)
 
