@@ -226,10 +226,17 @@ class NearDuplicateIndex:
         # and the other articles passing the threshold.
         sig = self.signature(text)
         docs = self._fetch(sig)
+        return self._me(url, docs, published_at), [
+            doc for _, _, doc in self._verified(sig, docs, url)]
+
+    @staticmethod
+    def _me(url: str, docs: list[dict[str, Any]],
+            published_at: datetime | None) -> dict[str, Any]:
+        # *url* as it is (or would be) indexed with this *published_at*: its stored
+        # ``added`` and ``original`` when it is stored.
         stored = next((doc for doc in docs if doc["url"] == url), None)
-        me = {"url": url, "published_at": published_at,
-              "added": stored["added"] if stored else _now()}
-        return me, [doc for _, _, doc in self._verified(sig, docs, url)]
+        return {"added": _now(), "original": None, **(stored or {}), "url": url,
+                "published_at": _utc_naive(published_at)}
 
     def lookup(self, text: str) -> list[tuple[str, float]]:
         """Stored urls whose estimated similarity to *text* is >= threshold, best first."""
@@ -294,10 +301,7 @@ class NearDuplicateIndex:
 
     def _decide(self, url: str, sig: Signature, published_at: datetime | None) -> Decision:
         docs = self._fetch(sig)
-        me = next((doc for doc in docs if doc["url"] == url), None)
-        if me is None:  # removed meanwhile: decide as if it were still there
-            me = {"url": url, "published_at": _utc_naive(published_at), "added": _now(),
-                  "original": None}
+        me = self._me(url, docs, published_at)  # removed meanwhile: as if still there
         original, later = resolve(me, [doc for _, _, doc in self._verified(sig, docs, url)])
         return Decision(original, later, me.get("original"))
 
