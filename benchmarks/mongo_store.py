@@ -326,7 +326,7 @@ def load(repo: ArticleRepository, factory: ArticleFactory, upto: int, deadline: 
         k = min(LOAD_CHUNK, upto - have)
         insert_new(repo, [factory.article() for _ in range(k)], now)
         have += k
-        if have % 2_000 == 0:
+        if have % 2_000 < k:  # crossed a multiple of 2,000 (resumed loads start anywhere)
             print(f"  ... {have:,} loaded", file=sys.stderr, flush=True)
     return have
 

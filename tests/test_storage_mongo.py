@@ -24,6 +24,7 @@ from storage.mongo.client import open_database
 from storage.mongo.embedded import EmbeddedServer, Paths, process_alive, read_state
 from storage.mongo.errors import StoreUnavailable
 from storage.mongo.runs import RunRepository
+from storage.mongo.server import CACHE_ENV, default_cache_size
 from storage.mongo.spool import Spool
 from storage.mongo.terms import query_terms, terms_for
 from storage.mongo.writer import BatchWriter
@@ -360,3 +361,16 @@ def _wait_stopped_pid(pid: int) -> None:
         if not process_alive(pid):
             return
         time.sleep(0.05)
+
+
+def test_embedded_cache_size(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    ram_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    assert default_cache_size() == f"{max(256, (ram_mb - 1024) // 2)}M"  # as mongod does
+    monkeypatch.setenv(CACHE_ENV, "300M")  # the server inherits the caller's environment
+    with EmbeddedServer.acquire(data_dir, idle_seconds=1) as lease:
+        client: MongoClient[dict[str, Any]] = MongoClient(lease.uri, serverSelectionTimeoutMS=2000)
+        client.gz.x.insert_one({"a": 1})
+        client.close()
+    _wait_stopped(data_dir, lease.server_pid, within=8)
+    assert f"on {lease.uri} (cache 300M)" in Paths.of(data_dir).log.read_text()
