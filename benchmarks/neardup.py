@@ -15,7 +15,9 @@ At each level it times, per article:
 
 then client RSS, the server's RSS and PSS (psutil on the server process), data and
 index MB (collStats) and the server directory on disk. The server runs as in
-production (``sync_on_commit=True``, journaled writes, standalone).
+production (``sync_on_commit=True``, journaled writes, standalone, the WiredTiger cache
+sized by ``storage.mongo.server.default_cache_size``: ``GZARCHIVE_STORE_CACHE`` or half
+the RAM above 1 GB).
 
     .venv/bin/python benchmarks/neardup.py [--levels 10000,100000,1000000]
         [--queries 200] [--budget 4500] [--load maintained|rebuild] [--store DIR]
@@ -53,6 +55,7 @@ from pymongo.errors import BulkWriteError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from storage.mongo.server import default_cache_size  # noqa: E402
 from storage.neardup import (  # noqa: E402
     LEGACY_BANDS_COLLECTION,
     SIGS_COLLECTION,
@@ -71,7 +74,7 @@ def serve(path: str) -> None:
     from secantus import SecantusDBServer
     server = SecantusDBServer(host="127.0.0.1", port=0, storage_path=path,
                               sync_on_commit=True, durable=True, replica_set_name=None,
-                              enable_test_commands=False)
+                              enable_test_commands=False, cache_size=default_cache_size())
     server.start()
     host, port = server.address
     print(f"mongodb://{host}:{port}/?directConnection=true", flush=True)
@@ -278,7 +281,8 @@ def main() -> int:
         kept = db[SIGS_COLLECTION].estimated_document_count()
         print(f"{datetime.now():%Y-%m-%d %H:%M}; index: threshold {index.threshold}, "
               f"{index.shingle}-char shingles, {index.num_perm} perms = {index.bands} bands x "
-              f"{index.rows} rows; SecantusDB server pid {server.pid} (sync_on_commit); "
+              f"{index.rows} rows; SecantusDB server pid {server.pid} (sync_on_commit, cache "
+              f"{default_cache_size()}); "
               f"load: keys index {args.load}; {args.queries} queries per level, 1 in 5 "
               f"republished", flush=True)
         if kept < PLANTED:
