@@ -80,7 +80,9 @@ class ArticleFactory:
     """
 
     def __init__(self, seed: int, vocabulary: int = 30_000) -> None:
-        self.rng = random.Random(seed)
+        self.seed = seed
+        self.query_rng = random.Random(seed)
+        self.rng = self.query_rng  # each article reseeds it (see article())
         chars = sorted({c for text in self._bank_texts() for run in CJK.findall(text)
                         for c in run})
         words: dict[str, None] = {}
@@ -135,9 +137,10 @@ class ArticleFactory:
         return "".join(out)
 
     def article(self) -> dict[str, Any]:
-        """One article as the store pipeline hands it to ``upsert_many``."""
-        rng = self.rng
+        """One article as the store pipeline hands it to ``upsert_many``: article n is
+        the same whatever came before, so a resumed load starts at n without replaying."""
         self.count += 1
+        rng = self.rng = random.Random(self.seed * 1_000_003 + self.count)
         published = T0 + timedelta(minutes=rng.randrange(3 * 365 * 24 * 60))
         ctx = self._ctx(published)
         target = rng.randint(1300, 1700)
@@ -171,7 +174,7 @@ class ArticleFactory:
 
     def query(self) -> str:
         """1-3 words in either script, each from a real article or the vocabulary."""
-        rng = self.rng
+        rng = self.query_rng
         n = rng.choice((1, 1, 2, 2, 3))
         words = []
         for _ in range(n):
@@ -319,8 +322,7 @@ def percentile(values: list[float], p: float) -> float:
 def load(repo: ArticleRepository, factory: ArticleFactory, upto: int, deadline: float) -> int:
     """Insert articles until the collection holds ``upto`` (or the deadline passes)."""
     have = repo.count()
-    while factory.count < have:  # resuming a kept --store: skip what it holds
-        factory.article()
+    factory.count = max(factory.count, have)  # resuming a kept --store: skip what it holds
     now = datetime.now(UTC)
     while have < upto and time.monotonic() < deadline:
         k = min(LOAD_CHUNK, upto - have)
