@@ -460,7 +460,8 @@ def main() -> int:
                         help="SecantusDB directory to use and keep (e.g. one loaded by an "
                              "earlier run: loading is the slow part)")
     parser.add_argument("--cache-size", default="1G",
-                        help="SecantusDB WiredTiger cache (the embedded store runs with 1G)")
+                        help="SecantusDB WiredTiger cache, e.g. 8G (the embedded store: half the RAM above 1 GB); "
+                             "WiredTiger options may follow: 19G,eviction_dirty_target=40")
     parser.add_argument("--verbose", action="store_true", help="print each query's time")
     parser.add_argument("--skip-writes", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
