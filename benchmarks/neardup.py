@@ -55,7 +55,7 @@ from pymongo.errors import BulkWriteError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage.mongo.server import default_cache_size  # noqa: E402
+from storage.mongo.server import default_cache_size, production_server  # noqa: E402
 from storage.neardup import (  # noqa: E402
     LEGACY_BANDS_COLLECTION,
     SIGS_COLLECTION,
@@ -71,10 +71,7 @@ MB = 1024 * 1024
 
 def serve(path: str) -> None:
     """Child process: the SecantusDB server until stdin closes (as storage.mongo.server)."""
-    from secantus import SecantusDBServer
-    server = SecantusDBServer(host="127.0.0.1", port=0, storage_path=path,
-                              sync_on_commit=True, durable=True, replica_set_name=None,
-                              enable_test_commands=False, cache_size=default_cache_size())
+    server = production_server(path)
     server.start()
     host, port = server.address
     print(f"mongodb://{host}:{port}/?directConnection=true", flush=True)

@@ -24,6 +24,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from types import FrameType
+from typing import Any
 
 from filelock import FileLock, Timeout
 
@@ -76,12 +77,19 @@ def main(argv: list[str] | None = None) -> int:
         os.close(owner)
 
 
-def _serve(paths: Paths, idle_seconds: float, poll: float, cache_size: str) -> int:
+def production_server(path: str, cache_size: str | None = None) -> Any:
+    """A SecantusDB server on ``path`` as the embedded store runs it (not started):
+    127.0.0.1 on a free port, every commit synced, standalone, no test commands."""
     from secantus import SecantusDBServer  # only the owner process loads the engine
 
-    server = SecantusDBServer(host="127.0.0.1", port=0, storage_path=str(paths.store),
-                              sync_on_commit=True, durable=True, replica_set_name=None,
-                              enable_test_commands=False, cache_size=cache_size)
+    return SecantusDBServer(host="127.0.0.1", port=0, storage_path=path,
+                            sync_on_commit=True, durable=True, replica_set_name=None,
+                            enable_test_commands=False,
+                            cache_size=cache_size or default_cache_size())
+
+
+def _serve(paths: Paths, idle_seconds: float, poll: float, cache_size: str) -> int:
+    server = production_server(str(paths.store), cache_size)
     server.start()
     host, port = server.address
     uri = f"mongodb://{host}:{port}/?directConnection=true"
