@@ -60,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from storage.mongo.articles import BEIJING, ArticleRepository  # noqa: E402
 from storage.mongo.client import DURABLE, open_database  # noqa: E402
 from storage.mongo.search import index_terms  # noqa: E402
+from storage.mongo.server import production_server  # noqa: E402
 from storage.mongo.timeline import Timeline  # noqa: E402
 from tests.replica import phrases as ph  # noqa: E402
 
@@ -237,12 +238,10 @@ def database(store: Path | None = None, cache_size: str = "1G") -> Iterator[tupl
         where = f"MONGODB_URI, databases {prefix}_*"
         path = None
     else:
-        from secantus import SecantusDBServer
         if store is None:
             tmp = tempfile.TemporaryDirectory(prefix="mongo-store-bench-")
         path = str(store) if store is not None else tmp.name  # type: ignore[union-attr]
-        server = SecantusDBServer(storage_path=path, sync_on_commit=True,
-                                  replica_set_name=None, cache_size=cache_size)
+        server = production_server(path, cache_size)  # as the embedded store runs it
         server.start()
         uri = server.uri
         prefix = "bench_store"

@@ -71,7 +71,7 @@ MB = 1024 * 1024
 
 def serve(path: str) -> None:
     """Child process: the SecantusDB server until stdin closes (as storage.mongo.server)."""
-    server = production_server(path)
+    server = production_server(path, default_cache_size())
     server.start()
     host, port = server.address
     print(f"mongodb://{host}:{port}/?directConnection=true", flush=True)

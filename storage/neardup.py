@@ -13,8 +13,9 @@ is one round trip, ``find({"keys": {"$in": sig.keys}})`` (projection without
 similarity estimated from their full signatures. SecantusDB 0.7.0b3 answers that
 ``$in`` through the index (explain: ``FETCH <- IXSCAN(keys)``; at 2k articles ~4 ms,
 against ~50 ms for 30 equality finds and ~4 s without the index), unlike ``$all``;
-a lookup stays at 5-7 ms median from 10k to 548k articles (benchmarks/README.md). The article's own url is left out on the client: with ``url: {$ne: …}``
-added to the filter SecantusDB scans the whole collection (explain: COLLSCAN).
+a lookup stays at 4-7 ms median from 10k to 1M articles (benchmarks/README.md). The
+article's own url is left out on the client: with ``url: {$ne: …}`` added to the
+filter SecantusDB scans the whole collection (explain: COLLSCAN).
 
 Across workers the pipeline calls :meth:`NearDuplicateIndex.check_in`, which adds
 the article *first* and then looks it up, and decides which copy is the original by

@@ -10,7 +10,8 @@ The WiredTiger cache is ``--cache-size`` (default: the environment variable
 ``GZARCHIVE_STORE_CACHE``, else MongoDB's own rule, half of the RAM above 1 GB, at least
 256 MB). It grows only as pages are read, and must hold the search index: once the
 ``search_postings`` index outgrows it (about 150 MB per 1,000 articles in memory) every
-write reads and evicts pages, and loading 43,000 articles with an 8 GB cache measured 6 articles/s instead of 25.
+write reads and evicts pages (measured: 6 articles/s instead of 25 at 43,000 articles
+in an 8 GB cache).
 """
 
 from __future__ import annotations
@@ -77,15 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         os.close(owner)
 
 
-def production_server(path: str, cache_size: str | None = None) -> Any:
+def production_server(path: str, cache_size: str) -> Any:
     """A SecantusDB server on ``path`` as the embedded store runs it (not started):
-    127.0.0.1 on a free port, every commit synced, standalone, no test commands."""
+    127.0.0.1 on a free port, every commit synced, standalone, no test commands,
+    ``cache_size`` (usually :func:`default_cache_size`)."""
     from secantus import SecantusDBServer  # only the owner process loads the engine
 
     return SecantusDBServer(host="127.0.0.1", port=0, storage_path=path,
                             sync_on_commit=True, durable=True, replica_set_name=None,
-                            enable_test_commands=False,
-                            cache_size=cache_size or default_cache_size())
+                            enable_test_commands=False, cache_size=cache_size)
 
 
 def _serve(paths: Paths, idle_seconds: float, poll: float, cache_size: str) -> int:
