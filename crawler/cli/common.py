@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,5 +49,41 @@ def open_store(args: argparse.Namespace) -> Iterator[Any]:
             repo = ArticleRepository(db)
             repo.ensure_indexes()
             yield repo
+    except StoreUnavailable as exc:
+        raise CliError(f"database unavailable: {exc}", EXIT_STORE) from exc
+
+
+@contextmanager
+def open_reader(args: argparse.Namespace) -> Iterator[Any]:
+    """An ArticleRepository for reading only: never creates, migrates or indexes a store.
+
+    A data directory without a store (a mistyped ``--data-dir``) or a database without
+    articles is a usage error; an archive that cannot be written (a read-only mount) is
+    read from a temporary copy, said in one line on stderr.
+    """
+    from storage.mongo.articles import ArticleRepository
+    from storage.mongo.client import open_database, redact
+    from storage.mongo.errors import NoStore, StoreUnavailable
+    from storage.mongo.readonly import existing_store
+
+    data_dir = Path(args.data_dir)
+
+    def notice(size: int) -> None:
+        print(f"gzarchive {args.command}: {data_dir} is read-only: reading a temporary copy "
+              f"of its store ({size / 2**20:.0f} MB; SecantusDB cannot open a store "
+              "read-only)", file=sys.stderr, flush=True)
+
+    try:
+        with ExitStack() as stack:
+            uri = args.mongodb_uri or stack.enter_context(
+                existing_store(data_dir, on_copy=notice))
+            _client, db = stack.enter_context(open_database(uri, data_dir))
+            if "articles" not in db.list_collection_names():
+                where = redact(args.mongodb_uri) if args.mongodb_uri else str(data_dir)
+                raise CliError(f"no archive at {where} (database {db.name!r} holds no "
+                               "articles)", EXIT_USAGE)
+            yield ArticleRepository(db)
+    except NoStore as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
     except StoreUnavailable as exc:
         raise CliError(f"database unavailable: {exc}", EXIT_STORE) from exc

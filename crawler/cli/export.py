@@ -9,7 +9,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from crawler.cli.common import EXIT_OK, EXIT_USAGE, CliError, add_common, open_store
+from crawler.cli.common import EXIT_OK, EXIT_USAGE, CliError, add_common, open_reader
 
 BEIJING = timezone(timedelta(hours=8))
 CSV_FIELDS = ("url", "title", "published_at", "source", "editor", "chief_editor", "sections",
@@ -19,8 +19,10 @@ CSV_FIELDS = ("url", "title", "published_at", "source", "editor", "chief_editor"
 
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser("export", help="write stored articles to stdout")
-    parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    parser.add_argument("--section", help="only this section (either script)")
+    parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl",
+                        help="one JSON object a line (default) or CSV with a header")
+    parser.add_argument("--section", help="only this section (either script); an unknown "
+                                          "one is an error listing the known sections")
     parser.add_argument("--since", type=parse_date, help="published on or after DATE")
     parser.add_argument("--until", type=parse_date, help="published before DATE (exclusive)")
     parser.add_argument("--no-near-duplicates", action="store_true",
@@ -46,11 +48,30 @@ def section_label(value: str | None) -> str | None:
     return to_simplified(value.strip())
 
 
+def resolve_section(repo: Any, value: str | None) -> str | None:
+    """The stored label ``value`` names (either script, width or case), else CliError
+    (usage) listing the known sections: a typo must not look like an empty section."""
+    label = section_label(value)
+    if label is None:
+        return None
+    # The (sections, published_at) index answers this; the list is read only on a miss.
+    if repo.articles.find_one({"sections": label}, {"_id": 1}) is not None:
+        return label
+    from crawler.textnorm import fold_label
+
+    known = sorted(str(k) for k in repo.articles.distinct("sections"))
+    for name in known:
+        if fold_label(name) == fold_label(label):
+            return name
+    raise CliError(f"unknown section {value!r}; known sections: "
+                   f"{', '.join(known) if known else 'none (no articles stored)'}", EXIT_USAGE)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.since and args.until and args.since >= args.until:
         raise CliError("--since must be before --until", EXIT_USAGE)
-    with open_store(args) as repo:
-        docs = repo.find(section=section_label(args.section), since=args.since,
+    with open_reader(args) as repo:
+        docs = repo.find(section=resolve_section(repo, args.section), since=args.since,
                          until=args.until,
                          include_near_duplicates=not args.no_near_duplicates)
         write(docs, repo, args.format, sys.stdout)

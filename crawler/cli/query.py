@@ -7,19 +7,26 @@ import json
 import sys
 from typing import Any
 
-from crawler.cli.common import EXIT_OK, EXIT_USAGE, CliError, add_common, open_store
-from crawler.cli.export import parse_date, section_label, write
+from crawler.cli.common import EXIT_OK, EXIT_USAGE, CliError, add_common, open_reader
+from crawler.cli.export import parse_date, resolve_section, write
+
+#: Rows counted beyond --limit to say how many more there are; past it, "more than".
+MORE_CAP = 1000
 
 
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser("query", help="search and filter stored articles")
     parser.add_argument("--search", metavar="WORDS",
                         help="words that must all occur in title or body (either script)")
-    parser.add_argument("--section", help="only this section (either script)")
+    parser.add_argument("--section", help="only this section (either script); an unknown "
+                                          "one is an error listing the known sections")
     parser.add_argument("--since", type=parse_date, help="published on or after DATE")
     parser.add_argument("--until", type=parse_date, help="published before DATE")
-    parser.add_argument("--limit", type=int, default=20, help="at most N rows (0 = all)")
-    parser.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+    parser.add_argument("--limit", type=int, default=20,
+                        help="at most N rows (default 20, 0 = all); how many more there are "
+                             f"is said (counted up to {MORE_CAP})")
+    parser.add_argument("--format", choices=("table", "jsonl", "csv"), default="table",
+                        help="a table for people (default), JSON lines or CSV")
     dup = parser.add_mutually_exclusive_group()
     dup.add_argument("--hide-near-duplicates", dest="near_dups", action="store_false",
                      help="leave out republished near-duplicates")
@@ -39,25 +46,37 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.limit < 0:
         raise CliError("--limit must be >= 0", EXIT_USAGE)
-    with open_store(args) as repo:
-        docs = list(repo.find(section=section_label(args.section), since=args.since,
+    with open_reader(args) as repo:
+        # One read sized for the rows beyond the limit too: it tells how many more.
+        docs = list(repo.find(section=resolve_section(repo, args.section), since=args.since,
                               until=args.until, search=args.search,
-                              limit=args.limit or None,
+                              limit=args.limit + MORE_CAP + 1 if args.limit else None,
                               include_near_duplicates=args.near_dups))
+        more = len(docs) - args.limit if args.limit else 0
+        docs = docs[:args.limit] if args.limit else docs
         if args.format != "table":
             write(docs, repo, args.format, sys.stdout)
+            if more > 0:
+                print(f"gzarchive query: {more_rows(more, args.limit)}", file=sys.stderr)
             return EXIT_OK
         rows = [repo.to_export(doc) for doc in docs]
-    _table(rows, args)
+    _table(rows, args, more)
     return EXIT_OK
 
 
-def _table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+def more_rows(more: int, limit: int) -> str:
+    """The line saying how many rows --limit left out."""
+    count = f"more than {MORE_CAP}" if more > MORE_CAP else str(more)
+    return f"{count} more not shown (--limit {limit}; --limit 0 shows all)"
+
+
+def _table(rows: list[dict[str, Any]], args: argparse.Namespace, more: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} article(s)" + (f" matching {args.search!r}"
-                                                      if args.search else ""))
+                                                      if args.search else ""),
+                  caption=more_rows(more, args.limit) if more > 0 else None)
     table.add_column("published (+08:00)", no_wrap=True)
     table.add_column("sections")
     table.add_column("title")
@@ -74,7 +93,7 @@ def _table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
 def run_show(args: argparse.Namespace) -> int:
     from crawler.urls import canonicalize
 
-    with open_store(args) as repo:
+    with open_reader(args) as repo:
         doc = repo.get(args.url) or repo.get(canonicalize(args.url))
         if doc is None:
             raise CliError(f"no stored article at {args.url}", EXIT_USAGE)

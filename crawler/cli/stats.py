@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from crawler.cli.common import EXIT_OK, add_common, open_store
+from crawler.cli.common import EXIT_OK, add_common, open_reader
 
 
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser("stats", help="counts per section and month, last runs")
-    parser.add_argument("--runs", type=int, default=5, help="how many recent runs to list")
+    parser.add_argument("--runs", type=int, default=5, help="how many recent runs to list (default 5)")
     add_common(parser)
     parser.set_defaults(func=run)
 
@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     console = Console()
-    with open_store(args) as repo:
+    with open_reader(args) as repo:
         total = repo.count()
         sections = repo.count_by_section()
         months = repo.count_by_month()

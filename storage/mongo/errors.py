@@ -20,3 +20,7 @@ class EmbeddedServerError(StoreUnavailable):
 
 class SpoolError(MongoStorageError):
     """The spool file could not be written or read."""
+
+
+class NoStore(MongoStorageError):
+    """A read-only use found no archive where it was pointed (nothing was created)."""
