@@ -41,6 +41,18 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def response_retry_after(response: Response) -> float | None:
+    """Seconds a 429/503 answer asks us to wait (its Retry-After), or None.
+
+    The one reading of Retry-After: retries wait it here, and crawler.throttle raises
+    the host's delay to it.
+    """
+    if response.status not in (429, 503):
+        return None
+    header = response.headers.get("Retry-After")
+    return retry_after_seconds(header.decode("latin-1") if header else None)
+
+
 class BackoffRetryMiddleware(RetryMiddleware):
     """RetryMiddleware whose retries wait (exponential backoff, Retry-After honoured)."""
 
@@ -60,9 +72,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
         attempt = max(1, int(retry.meta.get("retry_times", 1)))
         delay = min(self.cap, self.base * 2 ** (attempt - 1))
         delay *= random.uniform(0.8, 1.2)  # jitter: retries of one burst spread out
-        if response is not None and response.status in (429, 503):
-            header = response.headers.get("Retry-After")
-            asked = retry_after_seconds(header.decode("latin-1") if header else None)
+        if response is not None:
+            asked = response_retry_after(response)
             if asked is not None:
                 delay = min(self.retry_after_cap, asked)
                 assert self.crawler.stats is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 BOT_NAME = "gzarchive"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
+COMMANDS_MODULE = "crawler.commands"   # `scrapy crawl`: gzarchive's lock, summary, exit codes
 
 # --- the portal -----------------------------------------------------------
 PORTAL_URL = "https://gz.cri.cn"
@@ -54,10 +55,17 @@ ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
 DOWNLOAD_DELAY = 0
+# crawler.throttle.RecoveringThrottle replaces Scrapy's AutoThrottle (EXTENSIONS below)
+# with the same settings; 304s, small redirects and 404s lower the delay like 200s,
+# 408/429/5xx/errors multiply it, Retry-After raises it, robots.txt Crawl-delay is a floor.
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.5
 AUTOTHROTTLE_MAX_DELAY = 30
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+AUTOTHROTTLE_BACKOFF_FACTOR = 2.0
+AUTOTHROTTLE_CHEAP_STATUSES = [301, 302, 303, 307, 308, 404, 410]
+AUTOTHROTTLE_CHEAP_MAX_SIZE = 65536
+AUTOTHROTTLE_OBEY_CRAWL_DELAY = True
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
@@ -94,6 +102,8 @@ ITEM_PIPELINES = {
 ADDONS = {"crawler.addon.PortalAddon": 0}
 
 EXTENSIONS = {
+    "scrapy.extensions.throttle.AutoThrottle": None,
+    "crawler.throttle.RecoveringThrottle": 0,
     "crawler.progress.ProgressLog": 500,
 }
 
