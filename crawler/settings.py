@@ -10,6 +10,7 @@ from __future__ import annotations
 BOT_NAME = "gzarchive"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
+COMMANDS_MODULE = "crawler.commands"   # `scrapy crawl`: gzarchive's lock, summary, exit codes
 
 # --- the portal -----------------------------------------------------------
 PORTAL_URL = "https://gz.cri.cn"

@@ -70,6 +70,9 @@ class MongoStorePipeline:
             logger.error("MongoDB unavailable (%s): articles will be spooled to %s", exc,
                          spool.path)
             self._stats().inc_value("archive/mongo/errors/unavailable")
+            report = getattr(self.crawler.spider, "report", None)
+            if report is not None:  # exit code 7 (crawler/run/exits.py)
+                report.set_fatal("store-unavailable", f"database unreachable: {exc}")
             self.repo = None
         self.writer = BatchWriter(self.repo, spool, batch_size=self.batch_size,
                                   retries=self.retries)

@@ -10,15 +10,19 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-# Exit codes (documented in the README).
-EXIT_OK = 0
-EXIT_ERROR = 1            # unexpected internal error
-EXIT_USAGE = 2            # bad arguments
-EXIT_UNREACHABLE = 3      # portal unreachable
-EXIT_SECTION = 4          # section not found / needs a browser that is not allowed
-EXIT_PARTIAL = 5          # crawl finished with failures (listed in the summary)
-EXIT_LOCKED = 6           # another crawl holds the lock on the data directory
-EXIT_STORE = 7            # MongoDB unreachable and nothing could be spooled
+# Exit codes: one table for every command (crawler/run/exits.py, the README).
+from crawler.run import exits as _exits
+
+EXIT_ARCHIVE = _exits.EXIT_ARCHIVE
+EXIT_ERROR = _exits.EXIT_ERROR
+EXIT_INTERRUPTED = _exits.EXIT_INTERRUPTED
+EXIT_LOCKED = _exits.EXIT_LOCKED
+EXIT_OK = _exits.EXIT_OK
+EXIT_PARTIAL = _exits.EXIT_PARTIAL
+EXIT_SECTION = _exits.EXIT_SECTION
+EXIT_STORE = _exits.EXIT_STORE
+EXIT_UNREACHABLE = _exits.EXIT_UNREACHABLE
+EXIT_USAGE = _exits.EXIT_USAGE
 
 
 class CliError(Exception):

@@ -84,7 +84,6 @@ class SectionSpider(scrapy.Spider):
         spider.articles = {}
         spider.article_requests = 0
         spider.render_sections = set()
-        spider.render_available = rendering.is_enabled(crawler.settings)
         spider.incremental = crawler.settings.getbool("PORTAL_INCREMENTAL", True)
         spider.stop_after_known = crawler.settings.getint("PORTAL_STOP_AFTER_KNOWN_PAGES", 1)
         spider.known_pages = {}
@@ -106,11 +105,16 @@ class SectionSpider(scrapy.Spider):
     articles: dict[str, ArticleState]
     article_requests: int
     render_sections: set[str]
-    render_available: bool
     incremental: bool
     stop_after_known: int
     known_pages: dict[str, int]
     crawl_state: CrawlState
+
+    @property
+    def render_available(self) -> bool:
+        # Read when used: the add-on installs the browser handler after the spider is
+        # built (Scrapy 2.13+), so a value taken in from_crawler is always False there.
+        return rendering.is_enabled(self.crawler.settings)
 
     # -- entry --------------------------------------------------------------
     async def start(self) -> AsyncIterator[Request]:
