@@ -270,6 +270,7 @@ class WarcArchiveMiddleware:
                 self._archive_exchange(request, response)
         except Exception as exc:
             self.stats.inc_value(f"archive/warc/errors/{type(exc).__name__}")
+            self.stats.inc_value("archive/warc/errors/write")  # exit code 8 (crawler/run/exits)
             logger.error("could not archive %s", response.url, exc_info=True)
             if isinstance(exc, OSError):
                 # disk full or gone: crawling on would fetch pages we cannot keep

@@ -29,7 +29,11 @@ class OneLineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage().splitlines()[0] if record.getMessage() else ""
-        if record.exc_info or record.exc_text:
+        if record.exc_info and record.exc_info[1] is not None:
+            detail = str(record.exc_info[1]).splitlines()
+            message += f": {detail[0] if detail else type(record.exc_info[1]).__name__}"
+            message += " (traceback in the log file)"
+        elif record.exc_text:
             message += " (traceback in the log file)"
         if record.levelno >= logging.WARNING:
             return f"{record.levelname.lower()}: {message}"

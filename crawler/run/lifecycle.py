@@ -20,7 +20,7 @@ import logging
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -33,7 +33,7 @@ from scrapy.settings import BaseSettings
 
 from crawler.logfile import install_file_logging
 from crawler.run.errors import DataDirError, RunError
-from crawler.run.exits import EXIT_LOCKED, Outcome, decide
+from crawler.run.exits import EXIT_INTERRUPTED, EXIT_LOCKED, Outcome, decide
 from crawler.run.record import record_run
 from crawler.run.summary import format_summary
 from crawler.runlock import LockHeld, RunLock
@@ -109,7 +109,7 @@ class CrawlLifecycle:
         try:
             self.lock.acquire()
         except LockHeld as exc:
-            logger.error("%s: %s", self.config.entry, exc)
+            logger.error("%s: %s", self.config.entry, exc, extra={"file_only": True})
             raise RunError(str(exc), EXIT_LOCKED) from exc
         except OSError as exc:
             raise DataDirError(f"cannot take the run lock {self.lock.path}: "
@@ -152,7 +152,11 @@ class CrawlLifecycle:
             reason = "interrupted"
             stats.setdefault("finish_reason", reason)
         report = getattr(self.crawler.spider, "report", None)
-        outcome = self.outcome = decide(report, stats, reason)
+        outcome = decide(report, stats, reason)
+        if outcome.code == EXIT_INTERRUPTED and self.signal_name:
+            outcome = replace(outcome, reason=f"interrupted by {self.signal_name}: the crawl "
+                              "stopped early; the next run resumes it")
+        self.outcome = outcome
         try:
             self._report(outcome, report, stats)
         finally:
@@ -160,10 +164,8 @@ class CrawlLifecycle:
         return outcome
 
     def _report(self, outcome: Outcome, report: Any, stats: dict[str, Any]) -> None:
-        if outcome.code == 130:
-            logger.warning("crawl interrupted%s: %s", f" by {self.signal_name}"
-                           if self.signal_name else "", outcome.reason,
-                           extra={"file_only": self.config.summary})
+        if outcome.code == EXIT_INTERRUPTED:
+            logger.warning("crawl %s", outcome.reason, extra={"file_only": self.config.summary})
         elif outcome.ok:
             logger.info("crawl finished: ok")
         else:
