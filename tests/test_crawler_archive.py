@@ -338,6 +338,7 @@ def test_open_recovers_crashed_file_and_rendering_is_a_conversion(tmp_path: Path
     # simulate a crash: the writer never closes, the last record is cut in half
     open_path = mw.writer.current_path
     mw.writer._fh.flush()
+    mw.writer._fh.close()  # the process dies: the kernel drops the writer's lock
     data = open_path.read_bytes()
     open_path.write_bytes(data[:-20])
     mw.writer = None
@@ -385,3 +386,41 @@ def test_cli_verify_and_pack(crawl: dict[str, Any], capsys: pytest.CaptureFixtur
     from storage.warc.pack import validate_wacz
 
     assert validate_wacz(out)
+
+
+def test_a_failed_write_is_counted_logged_and_the_file_stays_whole(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A real write failure (RLIMIT_FSIZE: EFBIG, as a full disk gives ENOSPC)."""
+    import resource
+    import signal
+
+    from scrapy import Request
+    from scrapy.http import HtmlResponse
+
+    mw = _middleware(tmp_path)
+    mw.open()
+    small = Request("http://example.org/small")
+    mw.process_request(small)
+    mw.process_response(small, HtmlResponse(small.url, body=b"<html>small</html>"))
+    path = mw.writer.current_path
+    big = Request("http://example.org/big")
+    mw.process_request(big)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size + 20_000, hard))
+    try:
+        mw.process_response(big, HtmlResponse(big.url, body=os.urandom(100_000)))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert mw.stats.get_value("archive/warc/errors/write") == 1
+    assert "warc_record" not in big.meta
+    assert any("could not write http://example.org/big" in r.getMessage()
+               for r in caplog.records if r.levelname == "ERROR")
+    mw.close()
+    assert not list((tmp_path / "warc").glob("*.open"))
+    reports = verify_directory(tmp_path / "warc")
+    assert reports and all(r.ok for r in reports), reports
+    uris = [r["headers"].get_header("WARC-Target-URI") for r in _records(tmp_path / "warc")
+            if r["type"] == "response"]
+    assert uris == ["http://example.org/small"]

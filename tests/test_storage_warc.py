@@ -169,6 +169,7 @@ def _crashed_file(tmp_path: Path, n: int = 3) -> tuple[Path, list[int]]:
     writer._fh.flush()
     path = writer.current_path
     assert path is not None
+    writer._fh.close()  # the writer's process dies: the kernel drops its lock
     # record boundaries, from a finished copy of the same bytes
     data = path.read_bytes()
     ends = []
@@ -352,3 +353,70 @@ def test_replay_with_pywb(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=10)
     assert os.path.exists(tmp_path / "pywb" / "config.yaml")
+
+
+def test_recovery_leaves_a_live_writers_file_alone(tmp_path: Path) -> None:
+    closed: list[Path] = []
+    writer = make_writer(tmp_path, on_close=closed.append)
+    writer.write_exchange(exchange("/live"))
+    path = writer.current_path
+    assert path is not None
+    before = path.read_bytes()
+    [report] = recover_open_files(tmp_path)
+    assert report.action == "in-use" and not report.recovered and report.final is None
+    assert path.read_bytes() == before
+    writer.write_exchange(exchange("/after"))
+    writer.close()
+    assert not path.exists() and closed and verify_file(closed[0]).ok
+    assert len(read_records(closed[0])) == 5
+
+
+def test_a_failed_write_leaves_a_whole_closed_file(tmp_path: Path) -> None:
+    import resource
+    import signal
+
+    closed: list[Path] = []
+    writer = make_writer(tmp_path, on_close=closed.append)
+    writer.write_exchange(exchange("/first"))
+    path = writer.current_path
+    assert path is not None
+    big = os.urandom(200_000)  # incompressible: the record cannot fit under the limit
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size + 50_000, hard))
+    try:
+        with pytest.raises(OSError):
+            writer.write_exchange(exchange("/big", body=big))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert not path.exists() and len(closed) == 1
+    report = verify_file(closed[0])
+    assert report.ok and report.records == 3, report
+    assert writer.records_written == 3
+    writer.write_exchange(exchange("/next"))  # a new file
+    writer.close()
+    assert len(closed) == 2 and all(verify_file(p).ok for p in closed)
+
+
+def test_replay_index_leaves_out_304_revisits(tmp_path: Path) -> None:
+    writer = make_writer(tmp_path, on_close=update_index)
+    loc = writer.write_exchange(exchange("/a"))
+    from dataclasses import replace
+
+    same = replace(exchange("/a"), date=T0 + timedelta(days=1))
+    not_modified = replace(exchange("/a", status=304, body=b"", headers=[("ETag", '"x"')]),
+                           date=T0 + timedelta(days=2))
+    writer.write_revisit(same, "http://example.org/a", loc.date, PROFILE_IDENTICAL_PAYLOAD)
+    writer.write_revisit(not_modified, "http://example.org/a", loc.date,
+                         PROFILE_SERVER_NOT_MODIFIED, payload_digest=loc.payload_digest)
+    writer.close()
+    index = tmp_path / "index.cdxj"
+    assert index.stat().st_mode & 0o777 == 0o644
+    lines = [json.loads(line.split(" ", 2)[2]) for line in index.read_text().splitlines()
+             if not line.startswith("- ")]
+    assert sorted((d["mime"], d["status"]) for d in lines) == [
+        ("text/html", "200"), ("warc/revisit", "200")]
+    # the page is offered at its latest capture: the identical-payload revisit
+    [page] = pages_from_index(index)
+    assert page["ts"] == "2026-01-03T03:04:05Z"

@@ -38,7 +38,10 @@ WARC_PREFIX ("gzarchive"), WARC_MAX_SIZE (1_000_000_000), WARC_OPERATOR (""),
 WARC_ARCHIVE_IMAGES (True), WARC_DIGEST_DB (WARC_DIR/../state/warc-digests.sqlite3).
 Stats: archive/warc/records, archive/warc/bytes, archive/warc/files, archive/warc/revisits,
 archive/warc/conversions, archive/warc/metadata, archive/warc/skipped/{why},
-archive/warc/errors/{ExceptionClass}, archive/warc/recovered.
+archive/warc/errors/write (a record not archived: an OSError writing it or closing a
+file, logged, and the crawl stopped; or another failure, also counted under its class),
+archive/warc/errors/{ExceptionClass}, archive/warc/errors/index, archive/warc/recovered,
+archive/warc/recovery/in_use.
 """
 
 from __future__ import annotations
@@ -49,7 +52,6 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from http import HTTPStatus
 from importlib import metadata
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
@@ -58,13 +60,9 @@ import warcio
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
-from twisted.internet import threads
-from twisted.internet.defer import Deferred, DeferredList
 
 from storage.warc.digests import DigestIndex
 from storage.warc.exchange import HttpExchange, RecordLocation
-from storage.warc.index import INDEX_NAME, remove_from_index, update_index
-from storage.warc.recovery import recover_open_files
 from storage.warc.writer import (
     PROFILE_IDENTICAL_PAYLOAD,
     PROFILE_SERVER_NOT_MODIFIED,
@@ -74,6 +72,7 @@ from storage.warc.writer import (
 
 from .config import WarcConfig
 from .signals import outlinks_found
+from .upkeep import ClosedFileIndexer, recover_at_start
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -128,7 +127,7 @@ class WarcArchiveMiddleware:
         self.writer: WarcWriter | None = None
         self.digests: DigestIndex | None = None
         self._recent: OrderedDict[str, RecordLocation] = OrderedDict()
-        self._pending: set[Deferred[Any]] = set()
+        self.indexer = ClosedFileIndexer(self.stats)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -173,25 +172,19 @@ class WarcArchiveMiddleware:
         directory = self.config.directory
         directory.mkdir(parents=True, exist_ok=True)
         self.digests = DigestIndex(self.config.digest_db)
-        for report in recover_open_files(directory):
-            self.stats.inc_value("archive/warc/recovered")
-            logger.warning("WARC recovery: %s %s (%d records kept, %d bytes dropped)",
-                           report.action, report.path.name, report.records,
-                           report.bytes_dropped)
-            self.digests.forget(report.final_name, report.bytes_kept)
-            if report.final is not None:
-                update_index(report.final)
-            else:
-                remove_from_index(report.final_name, directory / INDEX_NAME)
+        recover_at_start(directory, self.digests, self.stats)
         self.writer = WarcWriter(directory, self.config.prefix, self.config.max_size,
-                                 self.warcinfo(), on_close=self._file_closed)
+                                 self.warcinfo(), on_close=self.indexer.file_closed)
 
     def close(self) -> None:
         """Close the current file (renamed, indexed) and the digest index."""
         writer, self.writer = self.writer, None
         try:
             if writer is not None:
-                writer.close()
+                try:
+                    writer.close()
+                except OSError as exc:
+                    self._write_failed(exc, "the last WARC file")
                 self._update_stats(writer)
         finally:
             if self.digests is not None:
@@ -204,31 +197,21 @@ class WarcArchiveMiddleware:
     async def spider_closed(self, spider: Any = None, reason: str = "") -> None:
         self.close()
         # Indexing of closed files runs in threads; wait for it before the crawl ends.
-        await maybe_deferred_to_future(DeferredList(list(self._pending), consumeErrors=True))
+        await maybe_deferred_to_future(self.indexer.wait())
 
-    def _file_closed(self, path: Path) -> None:
-        self.stats.inc_value("archive/warc/files")
-        from twisted.internet import reactor
-
-        if not getattr(reactor, "running", False):
-            self._index(path)
-            return
-        d: Deferred[None] = threads.deferToThread(self._index, path)
-        self._pending.add(d)
-
-        def _done(result: Any) -> Any:
-            self._pending.discard(d)
-            return result
-
-        d.addBoth(_done)
-
-    def _index(self, path: Path) -> None:
+    def _write_failed(self, exc: OSError, what: str) -> None:
+        """A WARC write failed (disk full, I/O error): counted (exit code 8, see
+        crawler/run), logged, and the crawl stopped: crawling on would fetch pages we
+        cannot keep."""
+        self.stats.inc_value("archive/warc/errors/write")
+        logger.error("could not write %s to the WARC archive (%s: %s)", what,
+                     type(exc).__name__, exc, exc_info=True)
         try:
-            update_index(path)
-        except Exception:
-            self.stats.inc_value("archive/warc/errors/index")
-            logger.error("could not index %s", path, exc_info=True)
-            raise
+            engine = self.crawler.engine
+        except RuntimeError:  # no crawl running (Scrapy raises until the engine exists)
+            return
+        if engine is not None and getattr(engine, "running", False):
+            deferred_from_coro(engine.close_spider_async(reason="warc_write_error"))
 
     def _update_stats(self, writer: WarcWriter) -> None:
         self.stats.set_value("archive/warc/records", writer.records_written)
@@ -268,15 +251,13 @@ class WarcArchiveMiddleware:
                 self._archive_rendering(request, response)
             else:
                 self._archive_exchange(request, response)
+        except OSError as exc:
+            self._write_failed(exc, response.url)
         except Exception as exc:
+            # not archived either (a bug, not the disk): counted the same for the exit code
             self.stats.inc_value(f"archive/warc/errors/{type(exc).__name__}")
             self.stats.inc_value("archive/warc/errors/write")  # exit code 8 (crawler/run/exits)
             logger.error("could not archive %s", response.url, exc_info=True)
-            if isinstance(exc, OSError):
-                # disk full or gone: crawling on would fetch pages we cannot keep
-                if self.crawler.engine is not None:
-                    deferred_from_coro(
-                        self.crawler.engine.close_spider_async(reason="warc_write_error"))
         finally:
             self._update_stats(self.writer)
         return response
@@ -328,6 +309,9 @@ class WarcArchiveMiddleware:
             return None
         try:
             return self._write(ex)
+        except OSError as exc:
+            self._write_failed(exc, ex.url)
+            raise
         finally:
             self._update_stats(self.writer)
 
@@ -388,7 +372,11 @@ class WarcArchiveMiddleware:
         if concerning_id is None:
             prior = self.digests.latest(url)
             concerning_id = prior.record_id if prior else None
-        self.writer.write_metadata(url, [("outlink", link) for link in outlinks],
-                                   concerning=concerning_id)
+        try:
+            self.writer.write_metadata(url, [("outlink", link) for link in outlinks],
+                                       concerning=concerning_id)
+        except OSError as exc:
+            self._write_failed(exc, f"the outlinks of {url}")
+            return
         self.stats.inc_value("archive/warc/metadata")
         self._update_stats(self.writer)

@@ -4,6 +4,10 @@ Each record is its own gzip member, so the last whole record is the last member 
 decompresses to its end (gzip trailer and CRC included) *and* holds one WARC record
 whose block is as long as its Content-Length says. Everything after it is cut off and
 the file renamed to ``.warc.gz``; a file without one whole record is deleted.
+
+Only files whose writer is gone are touched: a live writer holds a ``flock`` on its
+``.open`` file (storage/warc/openlock.py), and such a file is reported ``in-use`` and
+left alone, so recovery is safe beside a running crawl in the same directory.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
+from .index import INDEX_NAME, remove_from_index, update_index
+from .openlock import lock_if_abandoned
 from .writer import OPEN_SUFFIX
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+IN_USE = "in-use"
 
 
 @dataclass(frozen=True)
@@ -30,10 +37,15 @@ class RecoveryReport:
 
     path: Path              # the .open file found
     final: Path | None      # the .warc.gz it became, None when deleted
-    action: str             # "renamed" (was whole) | "truncated" | "deleted"
+    action: str             # "renamed" (was whole) | "truncated" | "deleted" | "in-use"
     records: int            # whole records kept
     bytes_kept: int
     bytes_dropped: int
+
+    @property
+    def recovered(self) -> bool:
+        """False for a file left alone because its writer is still alive."""
+        return self.action != IN_USE
 
     @property
     def final_name(self) -> str:
@@ -83,9 +95,24 @@ def scan_whole_records(path: Path) -> tuple[int, int]:
                 parts = []
 
 
-def recover_open_file(path: Path) -> RecoveryReport:
-    """Truncate one ``.open`` file to its last whole record and rename (or delete) it."""
+def recover_open_file(path: Path) -> RecoveryReport | None:
+    """Truncate one ``.open`` file to its last whole record and rename (or delete) it,
+    if its writer is gone; an ``in-use`` report when a live writer holds it; None when
+    the file vanished meanwhile (its writer finished it)."""
     path = Path(path)
+    fd = lock_if_abandoned(path)
+    if fd is None:
+        if not path.exists():
+            return None
+        logger.info("left %s alone: its writer is still running", path.name)
+        return RecoveryReport(path, None, IN_USE, 0, 0, 0)
+    try:
+        return _recover_locked(path)
+    finally:
+        os.close(fd)  # after the rename: the lock covers the whole repair
+
+
+def _recover_locked(path: Path) -> RecoveryReport:
     size = path.stat().st_size
     end, count = scan_whole_records(path)
     final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
@@ -109,8 +136,24 @@ def recover_open_file(path: Path) -> RecoveryReport:
 
 
 def recover_open_files(directory: Path) -> list[RecoveryReport]:
-    """Recover every ``*.warc.gz.open`` in ``directory`` (oldest name first)."""
+    """Recover every abandoned ``*.warc.gz.open`` in ``directory`` (oldest name first);
+    files still being written come back as ``in-use`` reports, untouched."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    return [recover_open_file(p) for p in sorted(directory.glob("*.warc.gz" + OPEN_SUFFIX))]
+    reports = (recover_open_file(p) for p in sorted(directory.glob("*.warc.gz" + OPEN_SUFFIX)))
+    return [r for r in reports if r is not None]
+
+
+def recover_and_reindex(directory: Path) -> list[RecoveryReport]:
+    """:func:`recover_open_files`, then bring ``index.cdxj`` in line with what each
+    recovered file became (indexed when kept, its lines dropped when deleted)."""
+    reports = recover_open_files(directory)
+    for report in reports:
+        if not report.recovered:
+            continue
+        if report.final is not None:
+            update_index(report.final)
+        else:
+            remove_from_index(report.final_name, Path(directory) / INDEX_NAME)
+    return reports

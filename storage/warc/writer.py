@@ -4,7 +4,9 @@ A :class:`WarcWriter` owns a directory. It writes gzip-per-record WARC/1.0 files
 ``PREFIX-YYYYmmddHHMMSSfff-SERIAL-HOST-PID.warc.gz`` (sortable by time, unique across
 processes and hosts). A file is written as ``NAME.warc.gz.open`` and renamed only when
 it is closed (flushed and fsynced), so a finished-looking file is always whole; a crash
-leaves an ``.open`` file for :func:`storage.warc.recovery.recover_open_files`.
+leaves an ``.open`` file for :func:`storage.warc.recovery.recover_open_files`. The
+writer holds a ``flock`` on its ``.open`` file until the rename (storage/warc/openlock.py),
+so recovery never cuts a file that a live writer, in any process, is still writing.
 
 Each file starts with a ``warcinfo`` record; the writer rotates to a new file once the
 current one has reached ``max_size`` bytes (an exchange is never split across files).
@@ -21,7 +23,8 @@ import re
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
@@ -33,6 +36,7 @@ from warcio.warcwriter import WARCWriter
 
 from .errors import WarcWriterClosed
 from .exchange import HttpExchange, RecordLocation
+from .openlock import finish_cut, lock_for_writing
 
 logger = logging.getLogger(__name__)
 
@@ -145,14 +149,28 @@ class WarcWriter:
             while True:
                 name = self._file_name()
                 self._serial += 1
+                path = self.directory / (name + OPEN_SUFFIX)
                 try:
-                    fh = open(self.directory / (name + OPEN_SUFFIX), "xb")  # noqa: SIM115
+                    fh = open(path, "xb")  # noqa: SIM115
                 except FileExistsError:
                     continue
-                break
+                try:
+                    locked = lock_for_writing(fh, path)
+                except BaseException:
+                    fh.close()
+                    raise
+                if locked:
+                    break
+                fh.close()  # a recovery took the empty file away before we locked it
             self._fh, self._name = fh, name
             self._warc = WARCWriter(fh, gzip=True)
-            self._write(self._warcinfo_record(name))
+            try:
+                self._write(self._warcinfo_record(name))
+            except BaseException:
+                self._fh = self._warc = self._name = None
+                fh.close()
+                path.unlink(missing_ok=True)  # nothing but a partial warcinfo in it
+                raise
             logger.info("opened WARC file %s", fh.name)
         return self._fh, self._warc, self._name
 
@@ -161,11 +179,15 @@ class WarcWriter:
             return
         fh, name = self._fh, self._name
         self._fh = self._warc = self._name = None
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
         final = self.directory / name
-        os.replace(self.directory / (name + OPEN_SUFFIX), final)
+        try:
+            fh.flush()
+            os.fsync(fh.fileno())
+            # Renamed while still locked: recovery must never see an unlocked .open
+            # file whose writer is about to rename it.
+            os.replace(self.directory / (name + OPEN_SUFFIX), final)
+        finally:
+            fh.close()
         _fsync_dir(self.directory)
         self.files_written.append(final)
         logger.info("closed WARC file %s", final)
@@ -186,6 +208,48 @@ class WarcWriter:
         """Close the current file now; the next write opens a new one."""
         with self._lock:
             self._finish_file()
+
+    @contextmanager
+    def _batch(self) -> Iterator[tuple[WARCWriter, str]]:
+        """Hold the lock around records that belong together (a response and its
+        request) and flush them to the file together. If that fails (disk full, I/O
+        error), the file is cut back to where they began and closed, so that it ends
+        with a whole exchange (the next write opens a new file), and the error re-raised.
+        """
+        with self._lock:
+            fh, warc, name = self._ensure_file()
+            start, records, size = fh.tell(), self.records_written, self.bytes_written
+            try:
+                yield warc, name
+                if self._fh is fh:
+                    fh.flush()  # on disk == fh.tell() between batches: a safe cut point
+            except OSError:
+                if self._fh is fh:
+                    self.records_written, self.bytes_written = records, size
+                    self._salvage(fh, name, start)
+                raise
+
+    def _salvage(self, fh: BinaryIO, name: str, start: int) -> None:
+        self._fh = self._warc = self._name = None
+        path, final = self.directory / (name + OPEN_SUFFIX), self.directory / name
+        try:
+            fh.close()
+        except OSError as exc:
+            # its buffer held the failed records only; finish_cut removes them anyway
+            logger.debug("closing %s after a failed write: %s", path.name, exc)
+        try:
+            finished = finish_cut(path, start, final)
+        except OSError:
+            logger.error("cannot cut %s back to %d bytes after a failed write; left for "
+                         "recovery", path.name, start, exc_info=True)
+            return
+        if finished:
+            logger.warning("closed WARC file %s early, cut back to its last whole "
+                           "exchange (%d bytes) after a failed write", final, start)
+            _fsync_dir(self.directory)
+            self.files_written.append(final)
+            if self.on_close is not None:
+                self.on_close(final)
 
     def _write(self, record: Any) -> tuple[int, int]:
         assert self._fh is not None and self._warc is not None
@@ -246,8 +310,7 @@ class WarcWriter:
 
     def write_exchange(self, ex: HttpExchange) -> RecordLocation:
         """Write a ``response`` and its ``request`` record; return the response's place."""
-        with self._lock:
-            _, warc, name = self._ensure_file()
+        with self._batch() as (warc, name):
             req_id, resp_id = self._new_id(), self._new_id()
             date = warc_date(ex.date)
             digest = sha1_digest(ex.body)
@@ -272,8 +335,7 @@ class WarcWriter:
         digest of ``ex.body``; for server-not-modified it is the earlier record's, if
         known. The refers-to fields are omitted when None.
         """
-        with self._lock:
-            _, warc, name = self._ensure_file()
+        with self._batch() as (warc, name):
             req_id, rev_id = self._new_id(), self._new_id()
             date = warc_date(ex.date)
             if payload_digest is None and profile == PROFILE_IDENTICAL_PAYLOAD:
@@ -299,8 +361,7 @@ class WarcWriter:
 
     def _write_block(self, record_type: str, url: str, content: bytes, content_type: str,
                      extra: list[tuple[str, str]], date: datetime | None) -> RecordLocation:
-        with self._lock:
-            _, warc, name = self._ensure_file()
+        with self._batch() as (warc, name):
             rec_id = self._new_id()
             when = warc_date(date or self._clock())
             headers = self._headers(record_type, url, when, rec_id, extra)
