@@ -5,27 +5,34 @@ add ``crawler.archive.cli`` to ``crawler.cli.COMMANDS``. Works on DATA/warc.
 
 - ``warc verify``  every record's digests, request/response pairing; one line per
   file; exit 1 when a file fails (or an unfinished ``.open`` file is present).
-- ``warc recover`` repair ``.open`` files left by a crash (the crawl does it too).
+- ``warc recover`` repair ``.open`` files left by a crash (the crawl does it too); it
+  takes the data directory's run lock, so it refuses (exit 6, naming the holder) while
+  a crawl runs, and it cuts only files whose writer is gone (their lock is free).
 - ``warc index``   rebuild DATA/warc/index.cdxj from the finished files.
 - ``warc pack``    build a WACZ for ReplayWeb.page (pages: HTML 200 captures, or
   ``--pages FILE.jsonl``).
-- ``warc replay``  start pywb (``wayback``) on 127.0.0.1 until interrupted.
+- ``warc replay``  start pywb (``wayback``) on 127.0.0.1 until interrupted (Ctrl-C or
+  SIGTERM stop pywb too).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
+import subprocess
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
-from crawler.cli.common import EXIT_ERROR, EXIT_OK, CliError, add_common
+from crawler.cli.common import EXIT_ERROR, EXIT_LOCKED, EXIT_OK, CliError, add_common
+from crawler.runlock import LockHeld, RunLock
 from storage.warc.errors import WarcError
-from storage.warc.index import INDEX_NAME, rebuild_index, remove_from_index, update_index
+from storage.warc.index import INDEX_NAME, rebuild_index
 from storage.warc.pack import pack_wacz
-from storage.warc.recovery import recover_open_files
-from storage.warc.replay import replay_url, start_replay
+from storage.warc.recovery import recover_and_reindex
+from storage.warc.replay import collection_url, start_replay
 from storage.warc.verify import verify_directory
 
 
@@ -38,20 +45,26 @@ def add_parser(sub: Any) -> None:
     verify.add_argument("--json", action="store_true", help="one JSON object per file")
     verify.set_defaults(func=run_verify)
 
-    recover = warc_sub.add_parser("recover", help="repair .open files left by a crash")
+    recover = warc_sub.add_parser(
+        "recover", help="repair .open files left by a crash (refuses while a crawl runs)")
     recover.set_defaults(func=run_recover)
 
     index = warc_sub.add_parser("index", help="rebuild index.cdxj")
     index.set_defaults(func=run_index)
 
     pack = warc_sub.add_parser("pack", help="build a WACZ for ReplayWeb.page")
-    pack.add_argument("-o", "--output", type=Path, help="default DATA/archive.wacz")
-    pack.add_argument("--pages", type=Path, help="pages.jsonl lines to use ({url, ts, title})")
-    pack.add_argument("--title", default="gzarchive")
+    pack.add_argument("-o", "--output", type=Path, metavar="FILE",
+                      help="the WACZ to write (default DATA/archive.wacz)")
+    pack.add_argument("--pages", type=Path, metavar="FILE",
+                      help="pages.jsonl lines to list ({url, ts, title}; default: every "
+                           "HTML page archived, at its latest capture)")
+    pack.add_argument("--title", default="gzarchive",
+                      help="title of the collection in the WACZ (default gzarchive)")
     pack.set_defaults(func=run_pack)
 
     replay = warc_sub.add_parser("replay", help="replay with pywb on 127.0.0.1")
-    replay.add_argument("--port", type=int, default=8080)
+    replay.add_argument("--port", type=int, default=8080,
+                        help="port on 127.0.0.1 for pywb (default 8080)")
     replay.set_defaults(func=run_replay)
 
     for p in (verify, recover, index, pack, replay):
@@ -97,15 +110,27 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_recover(args: argparse.Namespace) -> int:
     warc_dir = _warc_dir(args)
-    reports = recover_open_files(warc_dir)
+    lock = RunLock(args.data_dir)
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        raise CliError(f"{exc}; not recovering while it writes", EXIT_LOCKED) from exc
+    try:
+        # The run lock keeps crawls out; the per-file locks (storage/warc/openlock.py)
+        # also keep out any other writer, e.g. one that takes no run lock.
+        reports = recover_and_reindex(warc_dir)
+    finally:
+        lock.release()
+    done = [r for r in reports if r.recovered]
     for r in reports:
-        print(f"{r.action:9} {r.path.name}: {r.records} records kept, "
-              f"{r.bytes_dropped} bytes dropped")
-        if r.final is not None:
-            update_index(r.final)
+        if r.recovered:
+            print(f"{r.action:9} {r.path.name}: {r.records} records kept, "
+                  f"{r.bytes_dropped} bytes dropped")
         else:
-            remove_from_index(r.final_name, warc_dir / INDEX_NAME)
-    print(f"{len(reports)} .open files recovered")
+            print(f"{r.action:9} {r.path.name}: a live process is writing it; left alone")
+    print(f"{len(done)} .open files recovered"
+          + (f", {len(reports) - len(done)} in use left alone" if len(done) < len(reports)
+             else ""))
     return EXIT_OK
 
 
@@ -139,11 +164,28 @@ def run_replay(args: argparse.Namespace) -> int:
         proc = start_replay(warc_dir, args.port)
     except WarcError as exc:
         raise CliError(str(exc)) from exc
-    print(f"pywb replaying {warc_dir} at {replay_url(args.port, '')} (Ctrl-C to stop)",
+    print(f"pywb replaying {warc_dir} at {collection_url(args.port)} (Ctrl-C to stop)",
           file=sys.stderr)
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt  # SIGTERM: stop pywb as Ctrl-C does, no orphan on the port
+
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait(timeout=10)
         return EXIT_OK
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop_pywb(proc)
+
+
+def _stop_pywb(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)

@@ -113,7 +113,14 @@ def start_replay(warc_dir: Path, port: int = 0, *, root: Path | None = None,
     return proc
 
 
+def collection_url(port: int, collection: str = DEFAULT_COLLECTION) -> str:
+    """The pywb page of a collection (search, list of captures)."""
+    return f"http://127.0.0.1:{port}/{collection}/"
+
+
 def replay_url(port: int, url: str, timestamp: str = "", collection: str = DEFAULT_COLLECTION,
                modifier: str = "") -> str:
-    """The pywb URL of ``url`` (``modifier`` e.g. ``id_`` glued to the timestamp)."""
-    return f"http://127.0.0.1:{port}/{collection}/{timestamp}{modifier}/{url}"
+    """The pywb URL of ``url`` (``modifier`` e.g. ``id_`` glued to the timestamp;
+    neither: the latest capture)."""
+    when = f"{timestamp}{modifier}/" if timestamp or modifier else ""
+    return f"{collection_url(port, collection)}{when}{url}"
