@@ -103,22 +103,3 @@ def test_unknown_section_exits_with_clear_message(replica: Any, tmp_path: Path) 
     proc = crawl(replica.url, tmp_path, "不存在的栏目")
     assert proc.returncode == 4
     assert "not found in the navigation" in proc.stderr
-
-
-def test_scrapy_crawl_from_project_root(replica: Any, tmp_path: Path) -> None:
-    """`scrapy crawl section -a section=…` is the same crawl as `gzarchive crawl`."""
-    import subprocess
-    import sys
-
-    from tests.helpers import ROOT
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "scrapy", "crawl", "section", "-a", "section=老外在貴州",
-         "-s", f"PORTAL_URL={replica.url}", "-s", f"DATA_DIR={tmp_path}",
-         "-s", "AUTOTHROTTLE_ENABLED=False", "-L", "WARNING"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = {a["url"] for a in export(tmp_path)}
-    truth = {t["url"] for t in replica.ground_truth() if "老外在贵州" in t["sections"]}
-    assert got == truth
-    assert list((tmp_path / "warc").glob("*.warc.gz"))

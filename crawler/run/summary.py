@@ -24,9 +24,12 @@ LANDINGS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("sections merged", ("archive/mongo/sections_merged",)),
     ("spooled", ("archive/mongo/spooled",)),
     ("not stored", ("archive/mongo/errors/touch", "archive/mongo/errors/missing-on-touch",
+                    "archive/mongo/errors/missing-on-merge",
                     "archive/mongo/errors/section-merge-skipped")),
     ("dropped", ("item_dropped_count",)),
 )
+
+SPOOLED_OPS = "archive/mongo/spooled_ops/"
 
 
 def _int(stats: Mapping[str, Any], key: str) -> int:
@@ -40,6 +43,10 @@ def article_counts(stats: Mapping[str, Any]) -> dict[str, int]:
               + _int(stats, "item_error_count")}
     for label, keys in LANDINGS:
         counts[label] = sum(_int(stats, key) for key in keys)
+    if any(key.startswith(SPOOLED_OPS) for key in stats):
+        # The store spools operations; only upserts (articles) and touches (section
+        # links) are items, relinks and run records are not.
+        counts["spooled"] = sum(_int(stats, SPOOLED_OPS + kind) for kind in ("upsert", "touch"))
     counts["failed in a pipeline"] = _int(stats, "item_error_count")
     landed = sum(v for k, v in counts.items() if k != "extracted")
     counts["unaccounted"] = counts["extracted"] - landed
