@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Set up everything gzarchive needs on a fresh Debian machine (idempotent):
-# Debian's Chromium for rendered listings, a venv with the project and its test tools,
-# and pywb in its own venv (it pins an old redis client).
+# Debian's Chromium for rendered listings, a venv with the project, its embedded store
+# (the `embedded` extra: SecantusDB, run as a separate server process) and its test
+# tools at the exact versions of requirements-test.lock, and pywb in its own venv (it
+# pins an old redis client). Refresh the lock files as the README says ("Licence and
+# dependencies").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -20,16 +23,17 @@ if [ ! -x .venv/bin/python ]; then
   echo "== venv .venv"
   "$PY" -m venv .venv
 fi
-echo "== pip: project + test tools"
+echo "== pip: locked dependencies (requirements-test.lock), then the project"
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -r requirements-test.lock
+.venv/bin/python -m pip install -q --no-deps -e '.[embedded,test]'
 
 if [ "${GZARCHIVE_SKIP_PYWB:-0}" != 1 ]; then
   if [ ! -x .venv-pywb/bin/wayback ]; then
     echo "== pywb in .venv-pywb"
     "$PY" -m venv .venv-pywb
     .venv-pywb/bin/python -m pip install -q --upgrade pip
-    .venv-pywb/bin/python -m pip install -q pywb
+    .venv-pywb/bin/python -m pip install -q -r requirements-pywb.lock
   fi
 fi
 echo "== setup done"

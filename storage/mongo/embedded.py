@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import json
 import logging
 import os
@@ -223,6 +224,11 @@ class EmbeddedServer:
 
     @staticmethod
     def _start(paths: Paths, idle_seconds: float, timeout: float) -> dict[str, Any]:
+        # Only looked up, never imported here: the engine lives in the server process.
+        if importlib.util.find_spec("secantus") is None:
+            raise EmbeddedServerError(
+                "the embedded store needs SecantusDB, which is not installed: "
+                "pip install 'gzarchive[embedded]', or set MONGODB_URI")
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
