@@ -32,7 +32,8 @@ class PortalAddon:
 
     def update_settings(self, settings: BaseSettings) -> None:
         project = settings.getpriority("BOT_NAME")
-        for name, env in (("DATA_DIR", "GZARCHIVE_DATA_DIR"), ("MONGODB_URI", "MONGODB_URI")):
+        for name, env in (("DATA_DIR", "GZARCHIVE_DATA_DIR"), ("MONGODB_URI", "MONGODB_URI"),
+                          ("MONGODB_WRITE_CONCERN", "MONGODB_WRITE_CONCERN")):
             value = os.environ.get(env)
             if value and settings.getpriority(name) == project:
                 settings.set(name, value, priority="project")

@@ -27,6 +27,7 @@ class ArticleItem(scrapy.Item):
     content_hash = scrapy.Field()
     near_duplicate_of = scrapy.Field()
     near_duplicates_found = scrapy.Field()  # earlier-crawled republications of this one
+    near_duplicate_unchecked = scrapy.Field()  # True: the check could not run (store down)
     http_validators = scrapy.Field()  # {"etag", "last_modified"} of the first page
 
 

@@ -42,6 +42,7 @@ MONGODB_URI = ""                   # empty = embedded SecantusDB under DATA_DIR
 MONGODB_DATABASE = "gzarchive"
 MONGODB_BATCH_SIZE = 25
 MONGODB_RETRIES = 3
+MONGODB_WRITE_CONCERN = ""         # e.g. "majority", "w=2,j=true"; "" = the URI's, else w=1,j=true
 
 # --- near-duplicates (republished stories) ------------------------------------------
 DEDUP_ENABLED = True

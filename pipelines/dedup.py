@@ -140,6 +140,7 @@ class NearDuplicatePipeline:
         adapter = ItemAdapter(item)
         if self.index is None or time.monotonic() < self._down_until:
             adapter["near_duplicate_of"] = None
+            adapter["near_duplicate_unchecked"] = True  # the store keeps it pending
             self._inc("dedup/errors/unchecked")
             return item
         url = str(adapter["url"])
@@ -151,6 +152,7 @@ class NearDuplicatePipeline:
             async with self._lock:
                 if time.monotonic() < self._down_until:  # paused while we waited
                     adapter["near_duplicate_of"] = None
+                    adapter["near_duplicate_unchecked"] = True
                     self._inc("dedup/errors/unchecked")
                     return item
                 original, later = await asyncio.to_thread(self._check_and_add, url, text,
@@ -162,6 +164,7 @@ class NearDuplicatePipeline:
             # A dead database would otherwise cost a server-selection timeout per item.
             self._down_until = time.monotonic() + BREAKER_SECONDS
             original, later = None, []
+            adapter["near_duplicate_unchecked"] = True
         adapter["near_duplicate_of"] = original
         if later:
             # Republications crawled before this original: the store re-points them.

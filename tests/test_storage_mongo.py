@@ -23,6 +23,7 @@ from storage.mongo.articles import ArticleRepository, UpsertResult
 from storage.mongo.client import open_database
 from storage.mongo.embedded import EmbeddedServer, Paths, process_alive, read_state
 from storage.mongo.errors import StoreUnavailable
+from storage.mongo.ops import Op
 from storage.mongo.runs import RunRepository
 from storage.mongo.server import CACHE_ENV, default_cache_size
 from storage.mongo.spool import Spool
@@ -207,13 +208,15 @@ def test_runs(mongo_db: Database[dict[str, Any]]) -> None:  # noqa: F811
 # -- spool and outage ---------------------------------------------------------------
 def test_spool_round_trip(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool" / "a.jsonl")
-    spool.append([article(1), article(2)], NOW1)
+    spool.append([Op.upsert(article(1), NOW1), Op.upsert(article(2), NOW1)])
     with open(spool.path, "a") as f:
         f.write('{"torn')  # a crash mid-append
     assert spool.count() == 2
-    entries = spool._read()
-    assert entries[0]["doc"]["published_at"] == article(1)["published_at"]
-    assert entries[0]["now"] == NOW1
+    spool.append([Op.relink(article(2)["url"], article(1)["url"], NOW2)])
+    ops = spool.read()
+    assert [op.kind for op in ops] == ["upsert", "upsert", "relink"]  # none glued to the tear
+    assert ops[0].doc["published_at"] == article(1)["published_at"]
+    assert ops[0].now == NOW1 and ops[2].now == NOW2
 
 
 def test_outage_mid_crawl_loses_nothing(tmp_path: Path) -> None:
@@ -230,12 +233,12 @@ def test_outage_mid_crawl_loses_nothing(tmp_path: Path) -> None:
         writer = BatchWriter(repo, spool, batch_size=4, retries=2, backoff=0.01)
         for n in range(1, 5):
             writer.add(article(n))
-        assert writer.flush().new == 4
+        assert writer.flush().result.new == 4
         server.stop()  # the database goes away mid-crawl
         for n in range(5, 10):
             writer.add(article(n))
         writer.add(article(2, body="新版本"))
-        down = writer.flush()
+        down = writer.flush().result
         assert down.spooled == 6 and down.new == 0 and spool.count() == 6
         assert writer.totals.new == 4 and writer.totals.spooled == 6
     server = SecantusDBServer(storage_path=store, sync_on_commit=True, replica_set_name=None)
@@ -244,9 +247,9 @@ def test_outage_mid_crawl_loses_nothing(tmp_path: Path) -> None:
         with open_database(f"{server.uri}?directConnection=true", tmp_path) as (_c, db):
             repo = ArticleRepository(db)
             repo.ensure_indexes()
-            assert spool.replay(repo) == 6
+            assert spool.replay(repo).written == 6
             assert spool.count() == 0 and not spool.path.exists()
-            assert spool.replay(repo) == 0
+            assert spool.replay(repo).written == 0
             urls = [d["url"] for d in repo.articles.find()]
             assert len(urls) == len(set(urls)) == 9
             a2 = repo.get(article(2)["url"])
@@ -259,8 +262,10 @@ def test_writer_without_store_spools(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.jsonl")
     writer = BatchWriter(None, spool, batch_size=2)
     assert writer.add(article(1)) is False and writer.add(article(2)) is True
-    assert writer.flush() == UpsertResult(errors=2, spooled=2,
-                                          failed=[article(1)["url"], article(2)["url"]])
+    report = writer.flush()
+    assert report.result == UpsertResult(errors=2, spooled=2,
+                                         failed=[article(1)["url"], article(2)["url"]])
+    assert report.spooled and not report.written and not report.lost
     assert spool.count() == 2
 
 

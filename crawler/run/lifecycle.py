@@ -188,8 +188,9 @@ class CrawlLifecycle:
             return
         if (getattr(report, "fatal_kind", None) == "store-unavailable"
                 or stats.get("archive/mongo/errors/unavailable")):
-            # Another server-selection timeout would only delay the exit.
-            logger.warning("run not recorded in crawl_runs: the database was unreachable")
+            # Another server-selection timeout would only delay the exit: spooled.
+            record_run(self.crawler.settings, self.config.entry, self.started, stats, report,
+                       outcome, reachable=False)
             return
         record_run(self.crawler.settings, self.config.entry, self.started, stats, report,
                    outcome)

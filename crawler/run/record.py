@@ -40,12 +40,12 @@ def run_counts(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_run(settings: Any, entry: str, started: datetime, stats: dict[str, Any],
-               report: Any, outcome: Outcome) -> bool:
-    """Store the run in ``crawl_runs``; False (and one log line) when the store is down."""
-    from pymongo.errors import PyMongoError
-
-    from storage.mongo.client import open_database
-    from storage.mongo.errors import StoreUnavailable
+               report: Any, outcome: Outcome, *, reachable: bool = True) -> bool:
+    """Store the run in ``crawl_runs``; when the store is down (or known to be down:
+    ``reachable`` False) the document is spooled and the next run writes it. False (and
+    one log line) when it was not written now."""
+    from storage.mongo.ops import Op
+    from storage.mongo.record import write_or_spool
     from storage.mongo.runs import RunRepository
 
     errors: dict[str, Any] = {}
@@ -54,18 +54,20 @@ def record_run(settings: Any, entry: str, started: datetime, stats: dict[str, An
         errors = dict(summary["failures"]) | {"fatal": summary["fatal"],
                                                "needs_rendering": summary["needs_rendering"]}
     errors["exit_reason"] = outcome.reason
-    uri = settings.get("MONGODB_URI") or None
-    try:
-        with open_database(uri, Path(settings.get("DATA_DIR", "data")),
-                           db_name=settings.get("MONGODB_DATABASE", "gzarchive")) as (_c, db):
-            runs = RunRepository(db)
-            run_id = runs.start(run_settings(settings, entry), now=started)
-            runs.finish(run_id, counts=run_counts(stats), errors=errors,
-                        exit_status=outcome.code)
-    except (StoreUnavailable, PyMongoError) as exc:
-        logger.warning("run not recorded in crawl_runs (exit %d): %s", outcome.code, exc)
-        return False
-    return True
+    doc = RunRepository.document(run_settings(settings, entry), started, run_counts(stats),
+                                 errors, outcome.code)
+    written = write_or_spool([Op.run(doc)], settings.get("MONGODB_URI") or None,
+                             Path(settings.get("DATA_DIR", "data")),
+                             db_name=settings.get("MONGODB_DATABASE", "gzarchive"),
+                             try_store=reachable,
+                             write_concern=settings.get("MONGODB_WRITE_CONCERN") or None)
+    if written.spooled:
+        logger.warning("run not recorded in crawl_runs yet (exit %d): spooled, written by "
+                       "the next run", outcome.code)
+    elif written.lost:
+        logger.error("run not recorded in crawl_runs (exit %d): neither written nor spooled",
+                     outcome.code)
+    return bool(written.written)
 
 
 __all__ = ["record_run", "run_counts", "run_settings"]

@@ -188,7 +188,8 @@ class ArticleRepository:
         if not batch:
             return UpsertResult()
         wanted = {"url": 1, "content_hash": 1, "sections": 1, "urls": 1, "title": 1, "body": 1,
-                  "published_at": 1, "warc": 1, "first_seen": 1, "revised_at": 1}
+                  "published_at": 1, "warc": 1, "first_seen": 1, "revised_at": 1,
+                  "near_duplicate_of": 1}
         existing = {d["url"]: d for d in self.articles.find({"url": {"$in": list(batch)}},
                                                             wanted)}
         ops: list[UpdateOne] = []
@@ -206,10 +207,17 @@ class ArticleRepository:
                     "$setOnInsert": {"first_seen": now, "revision_count": 0, "revised_at": None},
                     "$addToSet": add}
             elif old.get("content_hash") == doc["content_hash"]:
-                grows = (set(add["sections"]["$each"]) - set(old.get("sections") or [])
-                         or set(add["urls"]["$each"]) - set(old.get("urls") or []))
+                grows = bool(set(add["sections"]["$each"]) - set(old.get("sections") or [])
+                             or set(add["urls"]["$each"]) - set(old.get("urls") or []))
+                same: dict[str, Any] = {"last_seen": now}
+                # A copy checked for near-duplicates after one stored unchecked (the
+                # index was down): its link is news; an unchecked None never erases one.
+                original = doc.get("near_duplicate_of")
+                if original is not None and original != old.get("near_duplicate_of"):
+                    same["near_duplicate_of"] = original
+                    grows = True
                 kinds.append("updated" if grows else "unchanged")
-                update = {"$set": {"last_seen": now}, "$addToSet": add}
+                update = {"$set": same, "$addToSet": add}
             else:
                 kinds.append("revised")
                 revision = {k: old.get(k) for k in REVISION_FIELDS}

@@ -1,7 +1,9 @@
 """open_database(): a pymongo client on MONGODB_URI or on the embedded store.
 
-Writes are acknowledged only once journaled (``WriteConcern(w=1, j=True)``): with the
-default concern the embedded store lost acknowledged writes on SIGKILL.
+Writes are acknowledged at the write concern the user asked for (MONGODB_WRITE_CONCERN
+or the URI's options, see writeconcern.py); when none is given, only once journaled
+(``WriteConcern(w=1, j=True)``): with the default concern the embedded store lost
+acknowledged writes on SIGKILL.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from pymongo import MongoClient, WriteConcern
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from storage.mongo import writeconcern
 from storage.mongo.embedded import EmbeddedServer
-from storage.mongo.errors import StoreUnavailable
+from storage.mongo.errors import BadWriteConcern, StoreUnavailable
 
-DURABLE = WriteConcern(w=1, j=True)
+#: The concern used when nothing else is asked for (kept for callers of the first API).
+DURABLE = writeconcern.DEFAULT
 
 
 def redact(uri: str) -> str:
@@ -30,11 +34,20 @@ def redact(uri: str) -> str:
 @contextmanager
 def open_database(uri: str | None, data_dir: Path | str, db_name: str = "gzarchive", *,
                   server_selection_timeout_ms: int = 5000, idle_seconds: float = 3.0,
+                  write_concern: str | WriteConcern | None = None,
                   ) -> Iterator[tuple[MongoClient[dict[str, Any]], Database[dict[str, Any]]]]:
     """Yield ``(client, database)``; ``uri`` None means the embedded store of ``data_dir``.
 
-    Raises StoreUnavailable (one-line message) when the server cannot be reached.
+    *write_concern* (a WriteConcern, or MONGODB_WRITE_CONCERN's text) overrides the URI's;
+    neither: journaled ``w=1``. Raises BadWriteConcern for a bad or contradictory one,
+    StoreUnavailable (one-line message) when the server cannot be reached.
     """
+    if isinstance(write_concern, WriteConcern):
+        concern = write_concern
+        if not concern.acknowledged:
+            raise BadWriteConcern("w=0 is unacknowledged: no write could be known durable")
+    else:
+        concern = writeconcern.resolve(uri, write_concern)
     with ExitStack() as stack:
         if uri is None:
             lease = stack.enter_context(
@@ -42,9 +55,10 @@ def open_database(uri: str | None, data_dir: Path | str, db_name: str = "gzarchi
             uri = lease.uri
         try:
             client: MongoClient[dict[str, Any]] = MongoClient(
-                uri, w=1, journal=True, tz_aware=True, appname="gzarchive",
-                serverSelectionTimeoutMS=server_selection_timeout_ms)
-        except PyMongoError as exc:
+                uri, tz_aware=True, appname="gzarchive",
+                serverSelectionTimeoutMS=server_selection_timeout_ms,
+                **writeconcern.client_options(concern))
+        except (PyMongoError, ValueError, TypeError) as exc:
             raise StoreUnavailable(f"bad MongoDB URI {redact(uri)}: {exc}") from exc
         stack.callback(client.close)
         try:
@@ -52,4 +66,4 @@ def open_database(uri: str | None, data_dir: Path | str, db_name: str = "gzarchi
         except PyMongoError as exc:
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise StoreUnavailable(f"cannot reach MongoDB at {redact(uri)}: {reason}") from exc
-        yield client, client.get_database(db_name, write_concern=DURABLE)
+        yield client, client.get_database(db_name, write_concern=concern)

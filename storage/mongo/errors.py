@@ -24,3 +24,7 @@ class SpoolError(MongoStorageError):
 
 class NoStore(MongoStorageError):
     """A read-only use found no archive where it was pointed (nothing was created)."""
+
+
+class BadWriteConcern(MongoStorageError, ValueError):
+    """MONGODB_WRITE_CONCERN or the URI's write concern cannot be used (one-line message)."""

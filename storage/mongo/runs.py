@@ -30,7 +30,8 @@ def _bson_safe(value: Any) -> Any:
 
 
 class RunRepository:
-    """Crawl runs: ``start()`` when a crawl begins, ``finish()`` when it ends."""
+    """Crawl runs: ``start()`` when a crawl begins, ``finish()`` when it ends; or one
+    ``document()`` saved (or spooled, see storage.mongo.ops) when it has ended."""
 
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self.runs: Collection[dict[str, Any]] = db["crawl_runs"]
@@ -54,6 +55,23 @@ class RunRepository:
             "status": "finished" if exit_status == 0 else "failed",
             "counts": _bson_safe(counts), "errors": _bson_safe(errors),
             "exit_status": exit_status}})
+
+    @staticmethod
+    def document(settings: Mapping[str, Any], started_at: datetime, counts: Mapping[str, Any],
+                 errors: Mapping[str, Any], exit_status: int,
+                 finished_at: datetime | None = None) -> dict[str, Any]:
+        """A finished run's whole document, its ``_id`` made here: saving it is idempotent,
+        so it can be spooled when the store is down and replayed by the next run."""
+        return {"_id": ObjectId(), "started_at": started_at,
+                "finished_at": finished_at or datetime.now(UTC),
+                "status": "finished" if exit_status == 0 else "failed",
+                "settings": _bson_safe(settings), "counts": _bson_safe(counts),
+                "errors": _bson_safe(errors), "exit_status": exit_status,
+                "host": socket.gethostname(), "pid": os.getpid()}
+
+    def save(self, doc: Mapping[str, Any]) -> None:
+        """Write a run document by its ``_id`` (a replay of the same one changes nothing)."""
+        self.runs.replace_one({"_id": doc["_id"]}, dict(doc), upsert=True)
 
     def last(self, n: int = 10) -> list[dict[str, Any]]:
         """The ``n`` most recent runs, newest first (``_id`` as a string ``id``)."""

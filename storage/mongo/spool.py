@@ -1,28 +1,38 @@
-"""Spool: articles that could not be written to MongoDB, kept on disk until replayed.
+"""Spool: a journal of store operations that could not be written, replayed in order.
 
-One JSON line per article, ``{"now": <when it was seen>, "doc": <article>}``, in MongoDB
-Extended JSON (``bson.json_util``) so datetimes come back as aware datetimes (the
-``{"$date": ...}`` marker). Every append is fsynced before it returns. ``replay()``
-writes the spooled articles and then replaces the file atomically by what is left.
+One line per operation (storage.mongo.ops.Op), in MongoDB Extended JSON (canonical
+``bson.json_util``, so datetimes and ObjectIds come back as they were)::
+
+    {"kind": "upsert", "now": {"$date": ...}, "payload": {"doc": {<article>}}}
+    {"kind": "touch",  "now": ..., "payload": {"url", "sections", "urls", "unchanged"}}
+    {"kind": "relink", "now": ..., "payload": {"url", "original"}}
+    {"kind": "run",    "now": ..., "payload": {"doc": {<crawl_runs document with _id>}}}
+
+Lines of the first format, ``{"now", "doc"}`` (articles only), replay as upserts.
+Every append is fsynced before it returns (a new file's directory too). ``replay()``
+applies the operations in the order they were appended, consecutive upserts of one
+instant as one batch, then replaces the file atomically by what is left: operations the
+server refused, and everything from the first one a connection error stopped.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bson import json_util
 from bson.json_util import JSONMode, JSONOptions
 from filelock import FileLock
+from pymongo.errors import PyMongoError
 
+from storage.mongo.articles import ArticleRepository, UpsertResult
 from storage.mongo.errors import SpoolError
-
-if TYPE_CHECKING:
-    from storage.mongo.articles import ArticleRepository
+from storage.mongo.ops import Applier, Op, groups
 
 logger = logging.getLogger(__name__)
 
@@ -30,98 +40,137 @@ _WRITE = JSONOptions(json_mode=JSONMode.CANONICAL, tz_aware=True, tzinfo=UTC)
 _READ = JSONOptions(tz_aware=True, tzinfo=UTC)
 
 
+def spool_path(data_dir: Path | str) -> Path:
+    """Where a data directory's spool lives (the name kept from the articles-only spool)."""
+    return Path(data_dir) / "spool" / "articles.jsonl"
+
+
+@dataclass
+class Replayed:
+    """What a replay wrote."""
+
+    written: int = 0                      # operations applied
+    refused: int = 0                      # left in the spool: the server refused them
+    result: UpsertResult = field(default_factory=UpsertResult)  # the article upserts
+    by_kind: dict[str, int] = field(default_factory=dict)
+    missing: list[Op] = field(default_factory=list)  # touches/relinks that matched nothing
+
+
 class Spool:
-    """An append-only file of articles waiting for the database (safe across processes)."""
+    """An append-only journal of operations waiting for the database (safe across
+    processes: a file lock serialises appends and replays)."""
 
     def __init__(self, path: Path | str, replay_batch: int = 100) -> None:
         self.path = Path(path)
         self.replay_batch = replay_batch
         self._lock = FileLock(str(self.path) + ".lock")
 
-    def append(self, docs: Iterable[Mapping[str, Any]], now: datetime | None = None) -> int:
-        """Add articles (seen at ``now``); durable when this returns. Returns how many."""
-        seen = now or datetime.now(UTC)
-        lines = [json_util.dumps({"now": seen, "doc": dict(d)}, json_options=_WRITE,
-                                 ensure_ascii=False) + "\n" for d in docs]
+    def append(self, ops: Iterable[Op]) -> int:
+        """Journal *ops*; durable when this returns. Returns how many.
+
+        Raises SpoolError (with the path and the OS error) when the file cannot be written.
+        """
+        lines = [_dumps(op.entry()) for op in ops]
         if not lines:
             return 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._lock, open(self.path, "a", encoding="utf-8") as f:
-                f.write("".join(lines))
-                f.flush()
-                os.fsync(f.fileno())
+            with self._lock:
+                created = not self.path.exists()
+                torn = not created and not _ends_with_newline(self.path)
+                with open(self.path, "ab") as f:
+                    if torn:
+                        f.write(b"\n")  # after a torn line: never glue a good one to it
+                    f.write("".join(lines).encode("utf-8"))
+                    f.flush()
+                    os.fsync(f.fileno())
+                if created:
+                    _fsync_dir(self.path.parent)
         except OSError as exc:
             raise SpoolError(f"cannot append to spool {self.path}: {exc}") from exc
         return len(lines)
 
-    def _read(self) -> list[dict[str, Any]]:
+    def read(self) -> list[Op]:
+        """The journaled operations, oldest first (a torn last line is skipped)."""
         if not self.path.exists():
             return []
-        entries = []
+        ops = []
         with open(self.path, encoding="utf-8") as f:
             for number, line in enumerate(f, 1):
                 if not line.strip():
                     continue
                 try:
-                    entries.append(json_util.loads(line, json_options=_READ))
-                except ValueError:
-                    # A torn last line from a crash mid-append (never acknowledged).
+                    ops.append(Op.from_entry(json_util.loads(line, json_options=_READ)))
+                except (ValueError, KeyError, TypeError):
+                    # A torn line from a crash mid-append (never acknowledged).
                     logger.warning("spool %s line %d unreadable, skipped", self.path, number)
-        return entries
+        return ops
 
     def count(self) -> int:
-        """Number of spooled articles."""
+        """Number of journaled operations."""
         with self._lock:
-            return len(self._read())
+            return len(self.read())
 
-    def replay(self, repo: ArticleRepository) -> int:
-        """Write spooled articles through ``repo``; returns how many were written.
+    def replay(self, repo: ArticleRepository) -> Replayed:
+        """Apply the journal through *repo*, in order; returns what was written.
 
-        Articles the server refuses stay in the spool (and are logged); a connection
-        error stops the replay, leaving the unwritten rest in the spool, and propagates.
+        Operations the server refuses stay in the spool (logged); a pymongo error stops
+        the replay, leaving that operation and the rest in the spool, and propagates.
         """
-        written = 0
-        processed = 0
+        applier = Applier(repo)
+        out = Replayed()
         with self._lock:
-            entries = self._read()
-            remaining: list[dict[str, Any]] = []
+            ops = self.read()
+            remaining: list[Op] = []
+            done = 0
             try:
-                for start in range(0, len(entries), self.replay_batch):
-                    chunk = entries[start:start + self.replay_batch]
-                    for now, docs in _group_by_now(chunk):
-                        result = repo.upsert_many(docs, now)
-                        failed = set(result.failed)
-                        remaining += [{"now": now, "doc": d} for d in docs if d["url"] in failed]
-                        written += len(docs) - len(failed)
-                        processed += len(docs)
-            except BaseException:
-                self._rewrite(remaining + entries[processed:])
+                for group in groups(ops, self.replay_batch):
+                    applied = applier.apply(group)
+                    out.result += applied.result
+                    out.missing += applied.missing
+                    remaining += applied.refused
+                    for op in applied.written:
+                        out.by_kind[op.kind] = out.by_kind.get(op.kind, 0) + 1
+                    out.written += len(applied.written)
+                    done += len(group)
+            except PyMongoError:
+                self._rewrite(remaining + ops[done:])
                 raise
             self._rewrite(remaining)
+        out.refused = len(remaining)
         if remaining:
-            logger.error("%d spooled article(s) refused by the database stay in %s",
+            logger.error("%d spooled operation(s) refused by the database stay in %s",
                          len(remaining), self.path)
-        return written
+        return out
 
-    def _rewrite(self, entries: list[dict[str, Any]]) -> None:
-        if not entries:
+    def _rewrite(self, ops: list[Op]) -> None:
+        if not ops:
             self.path.unlink(missing_ok=True)
             return
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            for entry in entries:
-                f.write(json_util.dumps(entry, json_options=_WRITE, ensure_ascii=False) + "\n")
+            f.write("".join(_dumps(op.entry()) for op in ops))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)
 
 
-def _group_by_now(entries: list[dict[str, Any]]) -> list[tuple[datetime, list[dict[str, Any]]]]:
-    groups: list[tuple[datetime, list[dict[str, Any]]]] = []
-    for entry in entries:
-        if groups and groups[-1][0] == entry["now"]:
-            groups[-1][1].append(entry["doc"])
-        else:
-            groups.append((entry["now"], [entry["doc"]]))
-    return groups
+def _dumps(entry: dict[str, Any]) -> str:
+    return json_util.dumps(entry, json_options=_WRITE, ensure_ascii=False) + "\n"
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        if not f.seek(0, os.SEEK_END):
+            return True  # empty
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
