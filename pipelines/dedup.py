@@ -9,10 +9,12 @@ thread. Between workers, ``NearDuplicateIndex.check_in`` (add first, then look u
 one total order of copies) makes two processes handling twins agree on the original;
 within this process a lock still runs check-ins one at a time.
 
-Settings: DEDUP_ENABLED (default True), DEDUP_THRESHOLD (0.5), DEDUP_NUM_PERM (128),
-DEDUP_SHINGLE (4); MONGODB_URI ('' = embedded store under DATA_DIR), DATA_DIR,
-MONGODB_DATABASE. Stats: ``dedup/checked``, ``dedup/near_duplicates``,
-``dedup/errors/{kind}``.
+Settings: DEDUP_ENABLED, DEDUP_THRESHOLD, DEDUP_NUM_PERM, DEDUP_SHINGLE (production
+values and the measurements behind them: crawler/settings.py; the same values are
+storage.neardup's defaults); MONGODB_URI ('' = embedded store under DATA_DIR),
+DATA_DIR, MONGODB_DATABASE. At start-up, signatures stored with other DEDUP_* values
+are rebuilt from the stored articles' text (storage.neardup_migrate). Stats:
+``dedup/checked``, ``dedup/near_duplicates``, ``dedup/errors/{kind}``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,13 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from itemadapter import ItemAdapter
+from pymongo.database import Database
 from pymongo.errors import PyMongoError
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.settings import BaseSettings
 
 from crawler.items import ArticleItem
-from pipelines.fingerprint import fold_text
+from pipelines.fingerprint import item_text
 from storage.mongo.client import open_database
 from storage.mongo.errors import StoreUnavailable
 from storage.neardup import (
@@ -41,6 +45,7 @@ from storage.neardup import (
     DEFAULT_SHINGLE,
     DEFAULT_THRESHOLD,
     NearDuplicateIndex,
+    TextSource,
 )
 
 logger = logging.getLogger(__name__)
@@ -75,6 +80,18 @@ class DedupConfig:
                    uri=settings.get("MONGODB_URI") or None,
                    data_dir=Path(settings.get("DATA_DIR", "data")),
                    database=settings.get("MONGODB_DATABASE", "gzarchive"))
+
+
+ARTICLES_COLLECTION = "articles"
+
+
+def stored_texts(db: Database[Any]) -> TextSource:
+    """The folded texts of stored articles, as the index compares them (for migrations)."""
+    def texts(urls: list[str]) -> Mapping[str, str]:
+        found = db[ARTICLES_COLLECTION].find({"url": {"$in": urls}},
+                                             {"_id": 0, "url": 1, "title": 1, "body": 1})
+        return {str(doc["url"]): item_text(doc.get("title"), doc.get("body")) for doc in found}
+    return texts
 
 
 def _published(value: Any) -> datetime | None:
@@ -117,7 +134,7 @@ class NearDuplicatePipeline:
                 open_database(config.uri, config.data_dir, db_name=config.database))
             index = NearDuplicateIndex(db, num_perm=config.num_perm,
                                        threshold=config.threshold, shingle=config.shingle)
-            index.ensure_indexes()
+            index.ensure_indexes(stored_texts(db))
         except (StoreUnavailable, PyMongoError) as exc:
             # The store pipeline spools articles in this case; they pass through here
             # unmarked, and the error is logged and counted rather than fatal.
@@ -144,7 +161,7 @@ class NearDuplicatePipeline:
             self._inc("dedup/errors/unchecked")
             return item
         url = str(adapter["url"])
-        text = fold_text(f"{adapter.get('title') or ''}\n{adapter.get('body') or ''}")
+        text = item_text(adapter.get("title"), adapter.get("body"))
         published_at = _published(adapter.get("published_at"))
         try:
             # check_in is safe between processes; in turn within this one, each copy of

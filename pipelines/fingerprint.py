@@ -21,6 +21,11 @@ def fold_text(text: str) -> str:
     )
 
 
+def item_text(title: str | None, body: str | None) -> str:
+    """The folded text of an article that the near-duplicate index compares."""
+    return fold_text(f"{title or ''}\n{body or ''}")
+
+
 def content_hash(title: str, body: str) -> str:
     """sha256 (hex) of the folded title and body."""
     folded = fold_text(title) + "\x00" + fold_text(body)

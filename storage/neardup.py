@@ -4,13 +4,14 @@ A republished story (a title suffix such as （更新）, one paragraph changed)
 MinHash signature close to the earlier one. The signature is cut into LSH bands and
 each article is ONE document of ``neardup_sigs``::
 
-    {url, keys: [30 band keys], hashvalues: bytes, published_at, added, original,
+    {url, keys: [42 band keys], hashvalues: bytes, published_at, added, original,
      num_perm, shingle}
 
 with a unique index on ``url`` and a multikey index on ``keys``. Finding candidates
 is one round trip, ``find({"keys": {"$in": sig.keys}})`` (projection without
 ``keys``), whatever the index size; candidates are then verified by the Jaccard
-similarity estimated from their full signatures. SecantusDB 0.7.0b3 answers that
+similarity estimated from their full signatures. (Figures on the query below were
+measured with 30 keys, at the earlier defaults.) SecantusDB 0.7.0b3 answers that
 ``$in`` through the index (explain: ``FETCH <- IXSCAN(keys)``; at 2k articles ~4 ms,
 against ~50 ms for 30 equality finds and ~4 s without the index), unlike ``$all``;
 a lookup stays at 4-7 ms median from 10k to 1M articles (benchmarks/README.md). The
@@ -25,10 +26,9 @@ looks up last sees both copies: it either points to the other or re-points the o
 (it was indexed as an original) to itself. ``added`` is kept on re-indexing, so a
 re-crawl does not change the order.
 
-Signatures and band keys: ``storage.minhash``. Stores of the older layout (one
-``neardup_bands`` document per band, 31 documents per article) are migrated by :meth:`NearDuplicateIndex.ensure_indexes`: band keys
-are derived from the stored hashvalues (``storage.minhash.band_keys``), then the
-bands collection is dropped (slow on SecantusDB: see ``_migrate_bands``).
+Signatures and band keys: ``storage.minhash``. :meth:`NearDuplicateIndex.ensure_indexes`
+migrates stores of the older layout (one ``neardup_bands`` document per band) and
+signatures made with other settings (``storage.neardup_migrate``).
 
 The caller passes *folded* text (simplified script, no whitespace or punctuation:
 ``pipelines.fingerprint.fold_text``), so a gateway twin and its simplified page
@@ -38,37 +38,30 @@ have one signature. Plain object over a pymongo database; no Scrapy here.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
+from pymongo.collection import Collection
 from pymongo.database import Database
 
-from storage.minhash import (
-    Signature,
-    band_keys,
-    decode_hashvalues,
-    lsh_params,
-    minhash_signature,
-)
+from storage.minhash import Signature, decode_hashvalues, lsh_params, minhash_signature
+from storage.neardup_migrate import LEGACY_BANDS_COLLECTION as LEGACY_BANDS_COLLECTION
+from storage.neardup_migrate import TextSource as TextSource
+from storage.neardup_migrate import migrate_bands, migrate_settings
 
 logger = logging.getLogger(__name__)
 
 SIGS_COLLECTION = "neardup_sigs"
-#: The layout before one document per article; migrated away by ensure_indexes().
-LEGACY_BANDS_COLLECTION = "neardup_bands"
-MIGRATION_BATCH = 500
 
-#: Defaults chosen on generated Chinese news text (tests/test_storage_neardup.py):
-#: with 4-character shingles a republished story with one of 6-10 paragraphs
-#: rewritten keeps a Jaccard similarity of 0.65-0.9 (title suffix alone: > 0.97),
-#: while unrelated stories built from the same phrase bank stay below 0.25.
+#: The production settings (crawler/settings.py DEDUP_*, where the measurements that
+#: chose them are): estimated Jaccard >= 0.4 of 12-character shingles, 128
+#: permutations in 42 bands of 3 rows.
 DEFAULT_NUM_PERM = 128
-DEFAULT_THRESHOLD = 0.5
-DEFAULT_SHINGLE = 4
+DEFAULT_THRESHOLD = 0.4
+DEFAULT_SHINGLE = 12
 #: ``(url, folded_text, published_at)`` or ``(url, folded_text, published_at, original)``
 Article = tuple[str, str, datetime | None] | tuple[str, str, datetime | None, str | None]
 _FAR_FUTURE = datetime(9999, 12, 31)
@@ -151,6 +144,11 @@ class NearDuplicateIndex:
         self._db = db
         self._sigs = db[SIGS_COLLECTION]
 
+    @property
+    def collection(self) -> Collection[dict[str, Any]]:
+        """The ``neardup_sigs`` collection (for migrations and benchmarks)."""
+        return self._sigs
+
     # -- signatures -------------------------------------------------------------
 
     def signature(self, text: str) -> Signature:
@@ -159,48 +157,17 @@ class NearDuplicateIndex:
 
     # -- storage ------------------------------------------------------------------
 
-    def ensure_indexes(self) -> None:
-        """Create the indexes; migrate a store of the ``neardup_bands`` layout."""
+    def ensure_indexes(self, texts: TextSource | None = None) -> None:
+        """Create the indexes; migrate a store of an older layout or other settings.
+
+        *texts* (urls -> folded text) rebuilds signatures made with another shingle
+        size or number of permutations (``storage.neardup_migrate``).
+        """
         self._sigs.create_index([("url", ASCENDING)], name="url", unique=True)
         self._sigs.create_index([("keys", ASCENDING)], name="keys")
         if LEGACY_BANDS_COLLECTION in self._db.list_collection_names():
-            self._migrate_bands()
-
-    def _migrate_bands(self) -> None:
-        # Idempotent: the old collection is dropped only once every signature has its
-        # keys. One scan per pass (SecantusDB scans for ``$exists: false`` whatever the
-        # filter), updates in batches while the cursor runs.
-        filled, started = 0, time.monotonic()
-        for _ in range(3):
-            updates: list[UpdateOne] = []
-            for doc in self._sigs.find({"keys": {"$exists": False}},
-                                       {"hashvalues": 1}).batch_size(MIGRATION_BATCH):
-                raw = doc.get("hashvalues")
-                values = decode_hashvalues(raw) if isinstance(raw, bytes) else None
-                keys = [] if values is None else band_keys(
-                    values, *lsh_params(self.threshold, len(values)))
-                updates.append(UpdateOne({"_id": doc["_id"]}, {"$set": {"keys": keys}}))
-                if len(updates) >= MIGRATION_BATCH:
-                    filled += self._sigs.bulk_write(updates, ordered=False).modified_count
-                    updates = []
-            if updates:
-                filled += self._sigs.bulk_write(updates, ordered=False).modified_count
-            if self._sigs.find_one({"keys": {"$exists": False}}, {"_id": 1}) is None:
-                break
-        else:
-            logger.warning("near-duplicate index: signatures still without band keys after "
-                           "3 passes; %s kept, migration retried at the next start",
-                           LEGACY_BANDS_COLLECTION)
-            return
-        backfilled = time.monotonic()
-        # SecantusDB drops a collection row by row under its storage lock: ~2 ms per band
-        # document, ~1 min per 1,000 articles (benchmarks/neardup.py --migrate), during
-        # which the server answers nobody. One-off, so said in the log.
-        logger.info("near-duplicate index: %d band key lists backfilled in %.0f s; dropping "
-                    "%s (old layout)", filled, backfilled - started, LEGACY_BANDS_COLLECTION)
-        self._db.drop_collection(LEGACY_BANDS_COLLECTION)
-        logger.info("near-duplicate index migrated to one document per article (%s dropped "
-                    "in %.0f s)", LEGACY_BANDS_COLLECTION, time.monotonic() - backfilled)
+            migrate_bands(self)
+        migrate_settings(self, texts)
 
     def _fetch(self, sig: Signature) -> list[dict[str, Any]]:
         """Every stored article sharing a band with *sig*: one indexed round trip."""

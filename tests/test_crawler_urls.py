@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scrapy import Request
-from scrapy.utils.test import get_crawler
 
 from crawler.urls import (
     DEFAULT_TRACKING_PARAMS,
@@ -19,6 +18,7 @@ from crawler.urls import (
     gateway_twin,
     is_gateway,
 )
+from tests.helpers import project_crawler, project_settings
 
 ARTICLE = "https://gz.cri.cn/n/20250722/c3454b1a-5f9e-11f8-4679-bfd1f116995f.html"
 TWIN = "https://big5.cri.cn/gate/big5/gz.cri.cn/n/20250722/c3454b1a-5f9e-11f8-4679-bfd1f116995f.html"
@@ -176,19 +176,19 @@ def test_canonicalize_is_idempotent(url: str) -> None:
 
 # -- request fingerprinter ------------------------------------------------------------
 
-def _fingerprinter(**settings_dict: object) -> CanonicalRequestFingerprinter:
-    crawler = get_crawler(settings_dict={
-        "REQUEST_FINGERPRINTER_CLASS": "crawler.urls.CanonicalRequestFingerprinter",
-        **settings_dict})
-    fingerprinter = crawler.request_fingerprinter
+def _fingerprinter(**overrides: object) -> CanonicalRequestFingerprinter:
+    # The fingerprinter a crawl gets: REQUEST_FINGERPRINTER_CLASS and
+    # PORTAL_TRACKING_PARAMS from crawler/settings.py, plus the test's overrides.
+    fingerprinter = project_crawler(**overrides).request_fingerprinter
     assert isinstance(fingerprinter, CanonicalRequestFingerprinter)
     return fingerprinter
 
 
 def test_fingerprinter_is_the_configured_one() -> None:
-    crawler = get_crawler(settings_dict={
-        "REQUEST_FINGERPRINTER_CLASS": "crawler.urls.CanonicalRequestFingerprinter"})
+    crawler = project_crawler()
     assert type(crawler.request_fingerprinter) is CanonicalRequestFingerprinter
+    assert crawler.settings.getlist("PORTAL_TRACKING_PARAMS") == project_settings().getlist(
+        "PORTAL_TRACKING_PARAMS")
 
 
 @given(twin_forms())

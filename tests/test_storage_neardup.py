@@ -1,5 +1,6 @@
-"""NearDuplicateIndex against a SecantusDB server: republished stories are found,
-unrelated stories built from the same phrase bank are not.
+"""NearDuplicateIndex at the project's DEDUP_* settings (tests.helpers.dedup_params)
+against a SecantusDB server: republished stories are found, unrelated stories built
+from the same phrase bank are not; older stores are migrated.
 
 ``make_story``/``republish``/``fold`` generate realistic Guizhou-channel news text
 (reused by tests/test_pipelines_dedup.py).
@@ -17,9 +18,13 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from storage import neardup
+from storage import neardup, neardup_migrate
 from storage.minhash import lsh_params, shingles
 from storage.neardup import Decision, NearDuplicateIndex
+from tests.helpers import dedup_params
+
+#: The settings users get (crawler/settings.py DEDUP_*).
+PARAMS = dedup_params()
 
 # -- realistic text: one phrase bank shared by every story -------------------------
 
@@ -124,7 +129,7 @@ def db(mongo_uri: str, request: pytest.FixtureRequest) -> Iterator[Any]:
 
 @pytest.fixture
 def index(db: Any) -> NearDuplicateIndex:
-    idx = NearDuplicateIndex(db)
+    idx = NearDuplicateIndex(db, **PARAMS)
     idx.ensure_indexes()
     return idx
 
@@ -139,15 +144,23 @@ def url(n: int) -> str:
 # -- unit tests ------------------------------------------------------------------------
 
 def test_parameters_come_from_datasketch_optimiser(db: Any) -> None:
-    # recall-weighted: 30 bands of 4 rows for threshold 0.5 and 128 permutations
-    assert lsh_params(0.5, 128) == (30, 4)
-    idx = NearDuplicateIndex(db, threshold=0.8)
-    assert (idx.bands, idx.rows) == lsh_params(0.8, 128)
-    assert idx.bands * idx.rows <= 128
+    # rows as the recall-weighted optimiser picks them, bands from every permutation
+    idx = NearDuplicateIndex(db, **PARAMS)
+    assert (idx.bands, idx.rows) == lsh_params(PARAMS["threshold"], PARAMS["num_perm"])
+    assert (idx.bands, idx.rows) == (42, 3)   # at 0.4 and 128 permutations
+    assert lsh_params(0.5, 128) == (32, 4) and lsh_params(0.7, 128) == (18, 7)
+    # neither misses a pair at the threshold more often than the optimiser's own choice
+    for threshold in (0.4, 0.5, 0.7):
+        bands, rows = lsh_params(threshold, 128)
+        assert bands == 128 // rows
+    # defaults are the production values (one home: crawler/settings.py measures them)
+    plain = NearDuplicateIndex(db)
+    assert (plain.threshold, plain.shingle, plain.num_perm) == (
+        PARAMS["threshold"], PARAMS["shingle"], PARAMS["num_perm"])
 
 
 def test_signature_is_stable_and_band_keys_have_the_documented_form(db: Any) -> None:
-    a, b = NearDuplicateIndex(db), NearDuplicateIndex(db)
+    a, b = NearDuplicateIndex(db, **PARAMS), NearDuplicateIndex(db, **PARAMS)
     text = folded(*make_story(1))
     sa, sb = a.signature(text), b.signature(text)
     assert list(sa.hashvalues) == list(sb.hashvalues)
@@ -309,6 +322,7 @@ def test_generated_unrelated_stories_really_share_phrases() -> None:
     # The negative set is meaningful only if unrelated stories overlap at all.
     a, b = folded(*make_story(1)), folded(*make_story(2))
     assert 0.03 < true_jaccard(a, b) < 0.4
+    assert true_jaccard(a, b, PARAMS["shingle"]) > 0
 
 
 def test_original_crawled_after_its_republication_adopts_it(index: NearDuplicateIndex) -> None:
@@ -388,7 +402,7 @@ def test_two_workers_agree_in_every_interleaving(
         monkeypatch.setattr(neardup, "_now", lambda: datetime(2025, 7, 7, 1, 2, 3))
     clients = [MongoClient(mongo_uri) for _ in range(2)]
     try:
-        workers = [NearDuplicateIndex(c[db.name]) for c in clients]
+        workers = [NearDuplicateIndex(c[db.name], **PARAMS) for c in clients]
         for order in INTERLEAVINGS:
             db.drop_collection("neardup_sigs")
             workers[0].ensure_indexes()
@@ -436,8 +450,8 @@ def _old_layout(db: Any, idx: NearDuplicateIndex, stories: list[tuple[int, str]]
 
 
 def test_migration_from_band_documents(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(neardup, "MIGRATION_BATCH", 3)   # several pages
-    idx = NearDuplicateIndex(db)
+    monkeypatch.setattr(neardup_migrate, "MIGRATION_BATCH", 3)   # several pages
+    idx = NearDuplicateIndex(db, **PARAMS)
     stories = {500 + i: make_story(500 + i) for i in range(8)}
     texts = {n: folded(*story) for n, story in stories.items()}
     _old_layout(db, idx, list(texts.items()))
@@ -459,3 +473,82 @@ def test_migration_from_band_documents(db: Any, monkeypatch: pytest.MonkeyPatch)
     idx.ensure_indexes()   # idempotent
     assert idx.count() == 9
     assert [u for u, _ in idx.lookup(texts[505])] == [url(505)]
+
+
+# -- migration from signatures of other settings (4-character shingles, 18 x 7 bands) ----
+
+def _previous_version(db: Any, texts: dict[int, str]) -> NearDuplicateIndex:
+    """A store as the previous version wrote it: DEDUP_THRESHOLD 0.7, 4-char shingles."""
+    old = NearDuplicateIndex(db, threshold=0.7, shingle=4)
+    old.ensure_indexes()
+    db["store_meta"].delete_many({"_id": "neardup"})   # that version kept no record
+    old.add_many([(url(n), text, T0 + timedelta(hours=n % 24)) for n, text in texts.items()])
+    db["neardup_sigs"].update_one({"url": url(701)}, {"$set": {"original": url(700)}})
+    return old
+
+
+def test_signatures_of_other_settings_are_rebuilt_from_article_texts(
+        db: Any, caplog: pytest.LogCaptureFixture) -> None:
+    stories = {700 + i: make_story(700 + i) for i in range(6)}
+    texts = {n: folded(*story) for n, story in stories.items()}
+    _previous_version(db, texts)
+    before = {d["url"]: d for d in db["neardup_sigs"].find()}
+    asked: list[list[str]] = []
+
+    def stored(urls: list[str]) -> dict[str, str]:   # article 705's text is not stored
+        asked.append(urls)
+        return {url(n): texts[n] for n in texts if url(n) in urls and n != 705}
+
+    idx = NearDuplicateIndex(db, **PARAMS)
+    with caplog.at_level("INFO", logger="storage.neardup_migrate"):
+        idx.ensure_indexes(stored)
+    assert sorted(u for batch in asked for u in batch) == sorted(url(n) for n in texts)
+    assert "5 signatures from article texts, 1 without a stored text" in caplog.text
+    for doc in db["neardup_sigs"].find():
+        n = int(doc["url"].rsplit("/", 1)[1][:8])
+        if n == 705:   # kept as it was: never compared, re-indexed when re-crawled
+            assert doc["shingle"] == 4 and doc["keys"] == before[doc["url"]]["keys"]
+            continue
+        sig = idx.signature(texts[n])
+        assert (doc["shingle"], doc["num_perm"], doc["keys"]) == (PARAMS["shingle"],
+                                                                 PARAMS["num_perm"], sig.keys)
+        assert doc["hashvalues"] == sig.hashvalues.astype("<u4").tobytes()
+        assert (doc["added"], doc["original"]) == (before[doc["url"]]["added"],
+                                                   before[doc["url"]]["original"])
+    assert db["store_meta"].find_one({"_id": "neardup"}, {"_id": 0}) == {
+        "num_perm": idx.num_perm, "shingle": idx.shingle, "bands": 42, "rows": 3}
+    title, body = stories[702]
+    again = folded(*republish(title, body, 702, change=1, suffix="（更新）"))
+    assert idx.find_original(url(799), again, T0 + timedelta(days=1)) == url(702)
+    assert idx.lookup(texts[705]) == []
+    assert idx.check_in(url(705), texts[705], T0) == (None, [])   # re-crawled
+    assert [u for u, _ in idx.lookup(texts[705])] == [url(705)]
+    asked.clear()
+    idx.ensure_indexes(stored)   # recorded: no second scan
+    assert asked == []
+
+
+def test_without_article_texts_the_migration_waits(
+        db: Any, caplog: pytest.LogCaptureFixture) -> None:
+    texts = {710: folded(*make_story(710)), 711: folded(*make_story(711))}
+    _previous_version(db, texts)
+    idx = NearDuplicateIndex(db, **PARAMS)
+    with caplog.at_level("WARNING", logger="storage.neardup_migrate"):
+        idx.ensure_indexes()
+    assert "2 signatures were made with other settings" in caplog.text
+    assert db["store_meta"].find_one({"_id": "neardup"}) is None
+    assert {d["shingle"] for d in db["neardup_sigs"].find()} == {4}
+    idx.ensure_indexes(lambda urls: {url(n): texts[n] for n in texts})
+    assert {d["shingle"] for d in db["neardup_sigs"].find()} == {PARAMS["shingle"]}
+
+
+def test_other_lsh_bands_are_rekeyed_from_stored_signatures(index: NearDuplicateIndex,
+                                                            db: Any) -> None:
+    title, body = make_story(720)
+    index.add(url(720), folded(title, body), T0)
+    wider = NearDuplicateIndex(db, **{**PARAMS, "threshold": 0.5})   # 32 x 4 bands
+    wider.ensure_indexes(lambda urls: pytest.fail("no text needed"))
+    doc = db["neardup_sigs"].find_one({"url": url(720)})
+    assert doc["keys"] == wider.signature(folded(title, body)).keys and len(doc["keys"]) == 32
+    again = folded(*republish(title, body, 720, suffix="（更新）"))
+    assert wider.find_original(url(721), again, T0 + timedelta(days=1)) == url(720)
