@@ -39,7 +39,9 @@ def add_parser(sub: Any) -> None:
     install.add_argument("sections", nargs="*", metavar="SECTION",
                          help="sections to crawl (default: the crawl's default sections)")
     install.add_argument("--all", action="store_true", help="crawl every section")
-    install.add_argument("--portal-url", default=None)
+    install.add_argument("--portal-url", default=None, metavar="URL",
+                         help="the portal's home page the crawl starts from (default: the "
+                              "crawl's, https://gz.cri.cn)")
     _add_shared(install)
     install.set_defaults(func=run_install)
 
