@@ -15,52 +15,42 @@ Record ids and clocks can be injected so that tests get byte-identical output.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import os
 import re
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
 from .errors import WarcWriterClosed
 from .exchange import HttpExchange, RecordLocation
 from .openlock import finish_cut, lock_for_writing
+from .records import (
+    PROFILE_IDENTICAL_PAYLOAD,
+    PROFILE_SERVER_NOT_MODIFIED,
+    common_extra,
+    request_http_headers,
+    response_http_headers,
+    sha1_digest,
+    warc_date,
+    warc_headers,
+)
 
 logger = logging.getLogger(__name__)
 
-PROFILE_IDENTICAL_PAYLOAD = "http://netpreserve.org/warc/1.0/revisit/identical-payload-digest"
-PROFILE_SERVER_NOT_MODIFIED = "http://netpreserve.org/warc/1.0/revisit/server-not-modified"
+__all__ = ["OPEN_SUFFIX", "PROFILE_IDENTICAL_PAYLOAD", "PROFILE_SERVER_NOT_MODIFIED",
+           "WARC_SUFFIX", "WarcWriter", "sha1_digest", "warc_date"]
 
 OPEN_SUFFIX = ".open"
 WARC_SUFFIX = ".warc.gz"
-
-# The body handed to us is already de-chunked: keeping the header would make readers
-# try to de-chunk it again. The original value stays visible under this name.
-_RENAMED_HEADERS = {"transfer-encoding": "X-Archive-Orig-Transfer-Encoding"}
-
-
-def sha1_digest(data: bytes) -> str:
-    """``sha1:BASE32`` digest, the form used in WARC-*-Digest headers and CDXJ."""
-    return "sha1:" + base64.b32encode(hashlib.sha1(data).digest()).decode("ascii")
-
-
-def warc_date(dt: datetime) -> str:
-    """WARC/1.0 date (``2026-11-25T20:13:00Z``) of an aware or naive-UTC datetime."""
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
-    return str(datetime_to_iso_date(dt))
 
 
 def _default_record_id() -> str:
@@ -74,16 +64,6 @@ def _utcnow() -> datetime:
 def _safe_host(name: str) -> str:
     # '-' separates the fields of the file name
     return re.sub(r"[^A-Za-z0-9.]", "_", name) or "host"
-
-
-def _request_target(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    return target
 
 
 class WarcWriter:
@@ -265,19 +245,11 @@ class WarcWriter:
             self._finish_file()
 
     # ---------------------------------------------------------------- records
-    def _headers(self, record_type: str, url: str, date: str, record_id: str,
-                 extra: Iterable[tuple[str, str]] = ()) -> dict[str, str]:
-        headers = {"WARC-Type": record_type, "WARC-Record-ID": record_id, "WARC-Date": date}
-        if url:
-            headers["WARC-Target-URI"] = url
-        headers.update(extra)
-        return headers
-
     def _warcinfo_record(self, name: str) -> Any:
         assert self._warc is not None
         body = "".join(f"{k}: {v}\r\n" for k, v in self.warcinfo.items() if v != "")
         payload = body.encode("utf-8")
-        headers = self._headers("warcinfo", "", warc_date(self._clock()), self._new_id(),
+        headers = warc_headers("warcinfo", "", warc_date(self._clock()), self._new_id(),
                                 [("WARC-Filename", name)])
         return self._warc.create_warc_record(
             "", "warcinfo", payload=BytesIO(payload), length=len(payload),
@@ -286,27 +258,12 @@ class WarcWriter:
     def _request_record(self, ex: HttpExchange, record_id: str, date: str,
                         concurrent_to: str) -> Any:
         assert self._warc is not None
-        http = StatusAndHeaders(f"{ex.method} {_request_target(ex.url)} {ex.http_version}",
-                                list(ex.request_headers), protocol="")
-        headers = self._headers("request", ex.url, date, record_id,
+        http = request_http_headers(ex)
+        headers = warc_headers("request", ex.url, date, record_id,
                                 [("WARC-Concurrent-To", concurrent_to)])
         return self._warc.create_warc_record(
             ex.url, "request", payload=BytesIO(ex.request_body), length=len(ex.request_body),
             warc_headers_dict=headers, http_headers=http)
-
-    def _response_http_headers(self, ex: HttpExchange) -> StatusAndHeaders:
-        headers = [(_RENAMED_HEADERS.get(k.lower(), k), v) for k, v in ex.response_headers]
-        statusline = f"{ex.status} {ex.reason}".rstrip()
-        return StatusAndHeaders(statusline, headers, protocol=ex.http_version)
-
-    def _common_extra(self, ex: HttpExchange, concurrent_to: str) -> list[tuple[str, str]]:
-        extra = [("WARC-Concurrent-To", concurrent_to)]
-        if ex.ip_address:
-            extra.append(("WARC-IP-Address", ex.ip_address))
-        if ex.truncated:
-            extra.append(("WARC-Truncated", ex.truncated))
-        extra.extend(ex.extra.items())
-        return extra
 
     def write_exchange(self, ex: HttpExchange) -> RecordLocation:
         """Write a ``response`` and its ``request`` record; return the response's place."""
@@ -314,12 +271,12 @@ class WarcWriter:
             req_id, resp_id = self._new_id(), self._new_id()
             date = warc_date(ex.date)
             digest = sha1_digest(ex.body)
-            headers = self._headers("response", ex.url, date, resp_id,
-                                    self._common_extra(ex, req_id))
+            headers = warc_headers("response", ex.url, date, resp_id,
+                                    common_extra(ex, req_id))
             headers["WARC-Payload-Digest"] = digest
             response = warc.create_warc_record(
                 ex.url, "response", payload=BytesIO(ex.body), length=len(ex.body),
-                warc_headers_dict=headers, http_headers=self._response_http_headers(ex))
+                warc_headers_dict=headers, http_headers=response_http_headers(ex))
             offset, length = self._write(response)
             self._write(self._request_record(ex, req_id, date, resp_id))
             self._maybe_rotate()
@@ -340,7 +297,7 @@ class WarcWriter:
             date = warc_date(ex.date)
             if payload_digest is None and profile == PROFILE_IDENTICAL_PAYLOAD:
                 payload_digest = sha1_digest(ex.body)
-            extra = self._common_extra(ex, req_id)
+            extra = common_extra(ex, req_id)
             extra.append(("WARC-Profile", profile))
             if refers_to_record_id:
                 extra.append(("WARC-Refers-To", refers_to_record_id))
@@ -350,10 +307,10 @@ class WarcWriter:
                 extra.append(("WARC-Refers-To-Date", refers_to_date))
             if payload_digest:
                 extra.append(("WARC-Payload-Digest", payload_digest))
-            headers = self._headers("revisit", ex.url, date, rev_id, extra)
+            headers = warc_headers("revisit", ex.url, date, rev_id, extra)
             revisit = warc.create_warc_record(
                 ex.url, "revisit", warc_headers_dict=headers,
-                http_headers=self._response_http_headers(ex))
+                http_headers=response_http_headers(ex))
             offset, length = self._write(revisit)
             self._write(self._request_record(ex, req_id, date, rev_id))
             self._maybe_rotate()
@@ -364,7 +321,7 @@ class WarcWriter:
         with self._batch() as (warc, name):
             rec_id = self._new_id()
             when = warc_date(date or self._clock())
-            headers = self._headers(record_type, url, when, rec_id, extra)
+            headers = warc_headers(record_type, url, when, rec_id, extra)
             digest = sha1_digest(content)
             headers["WARC-Payload-Digest"] = digest
             record = warc.create_warc_record(
