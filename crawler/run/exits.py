@@ -79,9 +79,12 @@ def decide(report: Any, stats: Mapping[str, Any], finish_reason: str | None) -> 
     spooled = int(get("archive/mongo/spooled", 0) or 0)
     if fatal_kind == "store-unavailable" or get("archive/mongo/errors/unavailable") or spooled:
         where = f"{spooled} article(s) spooled, replayed by the next run"
-        return Outcome(EXIT_STORE, f"{fatal or 'database unreachable'}; {where}"
-                       if fatal_kind == "store-unavailable"
-                       else f"database writes failed; {where}")
+        if fatal_kind != "store-unavailable":
+            return Outcome(EXIT_STORE, f"database writes failed; {where}")
+        said = str(fatal or "")
+        if not said.startswith("database unreachable"):
+            said = "database unreachable" + (f": {said}" if said else "")
+        return Outcome(EXIT_STORE, f"{said}; {where}")
     if fatal_kind == "portal-unreachable":
         return Outcome(EXIT_UNREACHABLE, fatal)
     needs = getattr(report, "needs_rendering", None) or {}
