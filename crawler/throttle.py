@@ -5,9 +5,11 @@ recrawl made of 304s keeps the high delay to the end (measured: 6-8 s per reques
 after one 12-second answer). Here every answer that is cheap for the server is
 latency evidence like a 200: 2xx and 304 always, redirects and 404/410 when their
 body is small (``AUTOTHROTTLE_CHEAP_STATUSES``, ``AUTOTHROTTLE_CHEAP_MAX_SIZE``). The
-delay policy is AutoThrottle's (aim at ``AUTOTHROTTLE_TARGET_CONCURRENCY`` requests in
-flight: move half-way to ``latency / target``, at once when that is higher), and it
-still slows down: on slow answers, multiplicatively (``AUTOTHROTTLE_BACKOFF_FACTOR``,
+delay aims, as AutoThrottle's does, at ``AUTOTHROTTLE_TARGET_CONCURRENCY`` requests in
+flight: after each answer it moves half-way to ``latency / target``, up as well as down
+(AutoThrottle jumps up at once; then one 12-second answer among fast ones costs ~12 s
+of pauses before the delay is back, half-way costs ~6 s). It still slows down: on slow
+answers, multiplicatively (``AUTOTHROTTLE_BACKOFF_FACTOR``,
 at least ``AUTOTHROTTLE_START_DELAY``) on 408/429/5xx and on download errors
 (timeouts, refused connections), and to the server's ``Retry-After`` (parsed by
 ``crawler.retry``, its one home). Other answers (403, large error pages) can only raise
@@ -108,12 +110,12 @@ class ThrottleConfig:
         """The slot's next delay; ``latency`` None means the download failed."""
         target = (latency or 0.0) / self.target_concurrency
         if verdict == EVIDENCE:
-            new = max(target, (current + target) / 2.0)
+            new = (current + target) / 2.0
         elif verdict == BACKOFF:
             new = max(current * self.backoff_factor, self.start_delay, target,
                       min(retry_after or 0.0, self.retry_after_max))
         else:
-            new = max(current, target)
+            new = max(current, (current + target) / 2.0)
         return min(max(self.min_delay, new), self.max_delay)
 
 

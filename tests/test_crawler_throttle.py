@@ -168,37 +168,35 @@ def test_delay_recovers_when_304s_follow_a_slow_answer(server: _Server, tmp_path
     rest = [f"/nm/{i}" for i in range(20)]
     out = probe(server, tmp_path, "/slow", rest)
     steps = out["trajectory"]
-    # slowed down on the slow answer: latency / AUTOTHROTTLE_TARGET_CONCURRENCY (2 s / 2)
-    assert delay_after(steps, "/slow") >= 0.9 * SLOW_SECONDS / 2
+    # slowed down on the slow answer: half-way to latency / AUTOTHROTTLE_TARGET_CONCURRENCY
+    assert delay_after(steps, "/slow") >= 0.45 * SLOW_SECONDS / 2
     statuses = {path: status for _, path, status in out["log"]}
     assert all(statuses[p] == 304 for p in rest), statuses
     after = [s["delay"] for s in steps if s["path"].startswith("/nm/")]
     assert len(after) == len(rest)
     # each 304 lowers the delay until it meets the 304s' own latency (Scrapy's AutoThrottle
-    # kept it at 1 s: only a 200 lowers it)
-    assert all(b < a or b < 0.01 for a, b in zip(after, after[1:], strict=False)), after
+    # kept it at 1 s: only a 200 lowers it, and it jumps to latency / target at once)
+    assert all(b < a or b < 0.05 for a, b in zip(after, after[1:], strict=False)), after
     assert after[-1] < 0.05, after
-    # and the requests came back to speed: 20 requests at a 1 s delay would span >= 9.5 s
+    # and the requests came back to speed: 20 requests at a 0.5 s delay would span >= 4.75 s
     times = [t for t, path, _ in out["log"] if path.startswith("/nm/")]
-    assert times[-1] - times[0] < 4.0, times
+    assert times[-1] - times[0] < 3.0, times
     assert out["stats"]["throttle/delay/lowered"] >= len(rest) // 2
 
 
 def test_429_retry_after_and_503_raise_the_delay(server: _Server, tmp_path: Path) -> None:
-    rest = ["/busy"] + [f"/fast/{i}" for i in range(6)] + ["/down"] + [
-        f"/fast/{i}" for i in range(6, 14)]
-    out = probe(server, tmp_path, "/fast/start", rest)
+    rest = [f"/fast/{i}" for i in range(6)] + ["/down"] + [f"/fast/{i}" for i in range(6, 14)]
+    out = probe(server, tmp_path, "/busy", rest)
     steps = out["trajectory"]
     log = out["log"]
-    # 429 with Retry-After: 2 -> the host's delay is at least 2 s
-    i429 = next(i for i, s in enumerate(steps) if s["path"] == "/busy")
-    assert steps[i429]["delay"] >= 2.0, steps
-    t429 = next(t for t, path, status in log if path == "/busy" and status == 429)
-    later = [t for t, path, _ in log if t > t429]
-    # the next request waits the delay (jitter 0.5: at least half of it), the retry 2 s
-    assert later and later[0] - t429 >= 0.8, (t429, later)
-    retried = next(t for t, path, status in log if path == "/busy" and status == 200)
-    assert retried - t429 >= 1.9
+    busy = [s["delay"] for s in steps if s["path"] == "/busy"]
+    # 429 with Retry-After: 2 -> the host's delay is at least 2 s; the fast retry halves it
+    assert len(busy) == 2 and busy[0] >= 2.0 and busy[1] >= 0.9, steps
+    t429, t_retry = (t for t, path, _ in log if path == "/busy")
+    assert t_retry - t429 >= 1.9   # the retry waited Retry-After (crawler.retry)
+    # the next request waited the raised delay (at least half of it: jitter 0.5)
+    t_next = min(t for t, path, _ in log if path.startswith("/fast/"))
+    assert t_next - t_retry >= 0.4, (t_retry, t_next)
     # 503 without Retry-After: doubled, and at least AUTOTHROTTLE_START_DELAY
     i503 = next(i for i, s in enumerate(steps) if s["path"] == "/down")
     before = steps[i503 - 1]["delay"]
@@ -217,7 +215,7 @@ def test_robots_crawl_delay_is_a_floor(server: _Server, tmp_path: Path) -> None:
     pages = [t for t, path, _ in out["log"] if path != "/robots.txt"]
     assert len(pages) == 6
     gaps = [b - a for a, b in zip(pages, pages[1:], strict=False)]
-    assert min(gaps) >= 0.95, gaps   # no jitter below the Crawl-delay
+    assert min(gaps) >= 0.9, gaps   # no jitter below the Crawl-delay (0.1 s: server threads)
     steps = [s for s in out["trajectory"] if s["path"] != "/robots.txt"]
     assert all(s["delay"] >= 1.0 and s["jitter"] == 0 for s in steps), steps
     assert out["stats"]["throttle/robots/crawl_delay_ms"] == 1000
@@ -244,6 +242,7 @@ def test_policy_at_project_settings() -> None:
     assert [cfg.classify(answer(s)) for s in (408, 429, 500, 503)] == [BACKOFF] * 4
     # other answers may only raise the delay; Retry-After is capped by AUTOTHROTTLE_MAX_DELAY
     assert cfg.next_delay(4.0, 0.01, OTHER) == 4.0
+    assert cfg.next_delay(4.0, 0.02, EVIDENCE) == 2.005 and cfg.next_delay(1.0, 6, EVIDENCE) == 2
     assert cfg.next_delay(0.1, 0.01, BACKOFF, retry_after=3600) == 30.0
     assert cfg.next_delay(0.0, None, BACKOFF) == 0.5   # a failed download
 
