@@ -179,3 +179,30 @@ def test_missing_archive_is_exit_2_and_creates_nothing(tmp_path: Path,
     again = run_cli(*command, "--data-dir", str(missing))
     assert again.returncode == 2 and "no archive at" in again.stderr
     assert list(missing.iterdir()) == []
+
+
+def test_empty_mongodb_is_no_archive_and_stays_empty(tmp_path: Path) -> None:
+    """With --mongodb-uri, a database without articles is no archive either."""
+    if os.environ.get("MONGODB_URI"):
+        pytest.skip("needs a server of its own, empty")
+    from pymongo import MongoClient
+    from secantus import SecantusDBServer
+
+    server = SecantusDBServer(storage_path=str(tmp_path / "mongo"), replica_set_name=None)
+    server.start()
+    uri = f"{server.uri}?directConnection=true"
+    try:
+        for command in (["query"], ["stats"], ["export", "--section", "x"]):
+            proc = run_cli(*command, "--mongodb-uri", uri, "--data-dir", str(tmp_path / "d"))
+            assert proc.returncode == 2, proc.stderr[-2000:]
+            assert proc.stderr.strip().startswith(f"gzarchive {command[0]}: no archive at "
+                                                  "mongodb://")
+            assert proc.stderr.count("\n") == 1
+        client: MongoClient[dict[str, Any]] = MongoClient(uri)
+        try:
+            assert "gzarchive" not in client.list_database_names()
+        finally:
+            client.close()
+        assert not (tmp_path / "d").exists()
+    finally:
+        server.stop()

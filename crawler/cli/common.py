@@ -68,6 +68,7 @@ def open_reader(args: argparse.Namespace) -> Iterator[Any]:
     from storage.mongo.articles import ArticleRepository
     from storage.mongo.client import open_database, redact
     from storage.mongo.errors import NoStore, StoreUnavailable
+    from storage.mongo.postings import COLLECTION as POSTINGS_COLLECTION
     from storage.mongo.readonly import existing_store
 
     data_dir = Path(args.data_dir)
@@ -82,10 +83,14 @@ def open_reader(args: argparse.Namespace) -> Iterator[Any]:
             uri = args.mongodb_uri or stack.enter_context(
                 existing_store(data_dir, on_copy=notice))
             _client, db = stack.enter_context(open_database(uri, data_dir))
-            if "articles" not in db.list_collection_names():
-                where = redact(args.mongodb_uri) if args.mongodb_uri else str(data_dir)
+            names = set(db.list_collection_names())
+            where = redact(args.mongodb_uri) if args.mongodb_uri else str(data_dir)
+            if "articles" not in names:
                 raise CliError(f"no archive at {where} (database {db.name!r} holds no "
                                "articles)", EXIT_USAGE)
+            if POSTINGS_COLLECTION not in names:  # upgraded by ensure_indexes, not here
+                raise CliError(f"the archive at {where} was written by an earlier version: "
+                               "run `gzarchive crawl` on it once to upgrade it", EXIT_USAGE)
             yield ArticleRepository(db)
     except NoStore as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
