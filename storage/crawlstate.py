@@ -1,10 +1,11 @@
-"""Crawl state that survives a crash: the article frontier and HTTP validators.
+"""Crawl state that survives a crash: the article frontier, HTTP validators, listing walks.
 
 One SQLite file under DATA/state. An article URL is *pending* from the moment a
 listing links to it until its record is durably stored (MongoDB acknowledged with a
 journaled write, or spooled); a run that was killed leaves its pending URLs here and
 the next run fetches them first. Validators (ETag, Last-Modified) of every article
-fetched make recrawls conditional.
+fetched make recrawls conditional. How far each section's listing has been walked
+lives in the same file (:attr:`CrawlState.walks`, see storage.walks).
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from storage.walks import SqliteWalkState
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
     url TEXT PRIMARY KEY,
     sections TEXT NOT NULL,
-    added TEXT NOT NULL
+    added TEXT NOT NULL,
+    urls TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS rendered_sections (
     section TEXT PRIMARY KEY,
@@ -38,6 +42,16 @@ CREATE TABLE IF NOT EXISTS validators (
 
 
 @dataclass(frozen=True)
+class PendingArticle:
+    """An article linked but not durably stored yet: its sections and every URL it was
+    linked at (aliases a resumed fetch would not see again)."""
+
+    url: str
+    sections: list[str]
+    urls: list[str]
+
+
+@dataclass(frozen=True)
 class Validators:
     etag: str | None
     last_modified: str | None
@@ -51,6 +65,7 @@ class CrawlState:
         self.path = path
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self.walks = SqliteWalkState(lambda: self.db, self._lock)
 
     def open(self) -> CrawlState:
         if self._db is not None:
@@ -60,6 +75,10 @@ class CrawlState:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(pending)")}
+        if "urls" not in columns:  # a state file of an earlier version
+            db.execute("ALTER TABLE pending ADD COLUMN urls TEXT NOT NULL DEFAULT '[]'")
+        SqliteWalkState.create_schema(db)
         self._db = db
         return self
 
@@ -83,24 +102,46 @@ class CrawlState:
         return self._db
 
     # -- frontier -----------------------------------------------------------------
-    def add_pending(self, url: str, sections: Iterable[str]) -> None:
-        now = datetime.now(UTC).isoformat()
+    def add_pending(self, url: str, sections: Iterable[str], urls: Iterable[str] = ()) -> None:
+        """*url* is pending (linked from *sections*, seen at *urls*); merges with a row."""
         with self._lock:
-            row = self.db.execute("SELECT sections FROM pending WHERE url=?", (url,)).fetchone()
-            merged = sorted(set(json.loads(row[0]) if row else []) | set(sections))
-            self.db.execute(
-                "INSERT INTO pending(url, sections, added) VALUES(?,?,?) "
-                "ON CONFLICT(url) DO UPDATE SET sections=excluded.sections",
-                (url, json.dumps(merged, ensure_ascii=False), now))
+            self._merge_pending(url, sections, urls, insert=True)
+
+    def merge_pending(self, url: str, sections: Iterable[str], urls: Iterable[str]) -> bool:
+        """Add sections and URLs to *url*'s row if it is still pending; whether it was."""
+        with self._lock:
+            return self._merge_pending(url, sections, urls, insert=False)
+
+    def _merge_pending(self, url: str, sections: Iterable[str], urls: Iterable[str],
+                       insert: bool) -> bool:
+        row = self.db.execute("SELECT sections, urls FROM pending WHERE url=?",
+                              (url,)).fetchone()
+        if row is None and not insert:
+            return False
+        merged = sorted(set(json.loads(row[0]) if row else []) | set(sections))
+        seen = sorted(set(json.loads(row[1]) if row else []) | set(urls))
+        self.db.execute(
+            "INSERT INTO pending(url, sections, urls, added) VALUES(?,?,?,?) "
+            "ON CONFLICT(url) DO UPDATE SET sections=excluded.sections, urls=excluded.urls",
+            (url, json.dumps(merged, ensure_ascii=False), json.dumps(seen, ensure_ascii=False),
+             datetime.now(UTC).isoformat()))
+        return True
 
     def mark_done(self, urls: Iterable[str]) -> None:
         with self._lock:
             self.db.executemany("DELETE FROM pending WHERE url=?", [(u,) for u in urls])
 
     def pending(self) -> list[tuple[str, list[str]]]:
+        """Pending articles as (url, sections), oldest first."""
+        return [(p.url, p.sections) for p in self.pending_articles()]
+
+    def pending_articles(self) -> list[PendingArticle]:
+        """Pending articles with every URL they were linked at, oldest first."""
         with self._lock:
-            rows = self.db.execute("SELECT url, sections FROM pending ORDER BY added").fetchall()
-        return [(url, json.loads(sections)) for url, sections in rows]
+            rows = self.db.execute(
+                "SELECT url, sections, urls FROM pending ORDER BY added").fetchall()
+        return [PendingArticle(url, json.loads(sections), json.loads(urls))
+                for url, sections, urls in rows]
 
     # -- validators -----------------------------------------------------------------
     def validators(self, url: str) -> Validators | None:

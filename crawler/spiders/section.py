@@ -28,12 +28,13 @@ from crawler.config import PortalConfig
 from crawler.extract.article import parse_article
 from crawler.extract.charset import decode_html
 from crawler.extract.errors import ExtractionError
-from crawler.extract.listing import is_article_url, parse_listing
+from crawler.extract.listing import is_article_url
 from crawler.extract.nav import find_nav_links, find_section
 from crawler.failures import classify_failure
 from crawler.items import ArticleItem, SectionLinkItem
 from crawler.report import CrawlReport
 from crawler.scope import Scope
+from crawler.spiders.listings import ListingWalker, WalkConfig
 from crawler.textnorm import fold_label, to_simplified
 from crawler.urls import canonicalize, is_gateway
 from storage.crawlstate import CrawlState
@@ -59,6 +60,7 @@ class ArticleState:
     validators: dict[str, str | None] = field(default_factory=dict)
     fetched_url: str = ""
     emitted: bool = False
+    redirected_to: str | None = None  # canonical URL of the article it redirects to
 
 
 class SectionSpider(scrapy.Spider):
@@ -84,11 +86,11 @@ class SectionSpider(scrapy.Spider):
         spider.articles = {}
         spider.article_requests = 0
         spider.render_sections = set()
-        spider.incremental = crawler.settings.getbool("PORTAL_INCREMENTAL", True)
-        spider.stop_after_known = crawler.settings.getint("PORTAL_STOP_AFTER_KNOWN_PAGES", 1)
-        spider.known_pages = {}
+        walk_config = WalkConfig.from_settings(crawler.settings)
+        spider.incremental = walk_config.incremental
         state_path = Path(crawler.settings.get("DATA_DIR", "data")) / "state" / "crawl.sqlite"
         spider.crawl_state = CrawlState(state_path)
+        spider.walker = ListingWalker(spider, spider.crawl_state.walks, walk_config)
         crawler.signals.connect(spider._open_state, signal=signals.spider_opened)
         crawler.signals.connect(spider._close_state, signal=signals.spider_closed)
         return spider
@@ -97,7 +99,10 @@ class SectionSpider(scrapy.Spider):
         self.crawl_state.open()
 
     def _close_state(self, spider: Any, reason: str) -> None:
-        self.crawl_state.close()
+        try:
+            self.walker.close()
+        finally:
+            self.crawl_state.close()
 
     config: PortalConfig
     scope: Scope
@@ -106,9 +111,8 @@ class SectionSpider(scrapy.Spider):
     article_requests: int
     render_sections: set[str]
     incremental: bool
-    stop_after_known: int
-    known_pages: dict[str, int]
     crawl_state: CrawlState
+    walker: ListingWalker
 
     @property
     def render_available(self) -> bool:
@@ -122,12 +126,13 @@ class SectionSpider(scrapy.Spider):
             # Sections found to need a browser in earlier runs go straight to it.
             self.render_sections.update(self.crawl_state.rendered_sections())
         # Articles linked but not stored when a previous run stopped come first.
-        resumed = self.crawl_state.pending()
+        resumed = self.crawl_state.pending_articles()
         if resumed:
             logger.info("resuming: %d article(s) pending from an interrupted run", len(resumed))
             self.crawler.stats.set_value("portal/resumed", len(resumed))
-        for url, sections in resumed:
-            for request in self._article_request(url, set(sections), url):
+        for left in resumed:
+            for request in self._article_request(left.url, set(left.sections), left.url,
+                                                 aliases=set(left.urls)):
                 yield request
         yield Request(
             self.config.portal_url + "/",
@@ -146,7 +151,7 @@ class SectionSpider(scrapy.Spider):
         )
 
     def parse_home(self, response: Response) -> Iterator[Request]:
-        text = self._text(response)
+        text = self.page_text(response)
         links = find_nav_links(text, response.url)
         wanted: list[tuple[str, Any]] = []
         if self.config.all_sections:
@@ -171,61 +176,23 @@ class SectionSpider(scrapy.Spider):
             section = to_simplified(link.label.strip())
             self.report.sections[section] = link.url
             logger.info("section %s -> %s", section, link.url)
-            yield self._listing_request(link.url, section, page=1)
+            yield from self.walker.start(section, link.url)
 
-    # -- listings -------------------------------------------------------------
-    def _listing_request(self, url: str, section: str, page: int,
-                         render: bool = False) -> Request:
-        meta: dict[str, Any] = {"portal_kind": "listing", "portal_section": section,
-                                "portal_page": page}
-        render = render or self.config.render == "always" or section in self.render_sections
-        if render and self.render_available:
-            meta.update(rendering.listing_meta(self.crawler))
-        return Request(url, callback=self.parse_listing, errback=self.on_error, meta=meta,
-                       dont_filter=bool(meta.get("playwright")))
-
+    # -- listings (crawler/spiders/listings.py) -----------------------------------------
     def parse_listing(self, response: Response) -> Iterator[Request | SectionLinkItem]:
-        section = response.meta["portal_section"]
-        page = response.meta.get("portal_page", 1)
-        listing = parse_listing(self._text(response), response.url)
-        rendered = "playwright" in response.flags
-        self.crawler.stats.inc_value(f"portal/listing_pages/{'rendered' if rendered else 'html'}")
-        if not listing.entries and listing.has_scripts and not rendered:
-            if self.config.render != "never" and self.render_available:
-                logger.info("listing %s has no article links but scripts: rendering", response.url)
-                self.render_sections.add(section)
-                self.crawl_state.remember_rendered(section)
-                yield self._listing_request(response.url, section, page, render=True)
-            else:
-                reason = ("--render never" if self.config.render == "never"
-                          else "no browser available")
-                self.report.needs_rendering.setdefault(section, response.url)
-                self.report.fail("needs-rendering", response.url, self.crawler.stats)
-                logger.error("section %s: listing %s is filled by JavaScript but %s; its "
-                             "articles cannot be found", section, response.url, reason)
-            return
-        if not listing.entries:
-            self.report.fail("empty-listing", response.url, self.crawler.stats)
-        known = 0
-        for entry in listing.entries:
-            canonical = canonicalize(entry.url, self.config.tracking_params)
-            if self.incremental and self.crawl_state.known(canonical):
-                known += 1
-            yield from self._follow_article(entry.url, canonical, section)
-        if listing.entries and known == len(listing.entries):
-            self.known_pages[section] = self.known_pages.get(section, 0) + 1
-        else:
-            self.known_pages[section] = 0
-        if (self.incremental and self.stop_after_known
-                and self.known_pages[section] >= self.stop_after_known):
-            logger.info("section %s: page %d holds only known articles; not walking further "
-                        "(PORTAL_STOP_AFTER_KNOWN_PAGES=%d)", section, page, self.stop_after_known)
-            self.crawler.stats.inc_value("portal/listing/stopped_early")
-            return
-        if listing.next_page and self.scope.allows_page(listing.next_page):
-            yield self._listing_request(listing.next_page, section, page + 1)
+        yield from self.walker.parse(response)
 
-    def _follow_article(self, href: str, url: str,
+    def on_listing_error(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        self.report.fail(classify_failure(failure), request.url, self.crawler.stats)
+        self.walker.on_error(failure)
+
+    def at_article_limit(self) -> bool:
+        """Whether --max-articles articles are scheduled already."""
+        return bool(self.config.max_articles
+                    and self.article_requests >= self.config.max_articles)
+
+    def follow_article(self, href: str, url: str,
                         section: str) -> Iterator[Request | SectionLinkItem]:
         """Schedule the article at *href* (canonical *url*) once, whatever its form."""
         if not self.scope.allows_page(href):
@@ -233,14 +200,23 @@ class SectionSpider(scrapy.Spider):
             return
         state = self.articles.get(url)
         if state is not None:
+            if state.redirected_to is not None and state.redirected_to != url:
+                yield from self.follow_article(href, state.redirected_to, section)
+                return
+            news = section not in state.sections or href not in state.urls
             state.urls.add(href)
-            if section not in state.sections:
-                state.sections.add(section)
-                if state.emitted:
-                    yield SectionLinkItem(url=url, sections=[section], urls=[href],
-                                          unchanged=False)
+            state.sections.add(section)
+            if not news:
+                return
+            if not state.emitted:
+                self.crawl_state.merge_pending(url, [section], [href])
+                return
+            # Already on its way to the store (e.g. resumed from the pending frontier
+            # before this listing linked it): pending again until the merge is stored.
+            self.crawl_state.add_pending(url, [section], [href])
+            yield SectionLinkItem(url=url, sections=[section], urls=[href], unchanged=False)
             return
-        if self.config.max_articles and self.article_requests >= self.config.max_articles:
+        if self.at_article_limit():
             return
         self.report.articles_found[section] += 1
         yield from self._article_request(url, {section}, href)
@@ -250,7 +226,7 @@ class SectionSpider(scrapy.Spider):
         state = ArticleState(url=url, sections=set(sections), urls={href, url, *(aliases or ())})
         self.articles[url] = state
         self.article_requests += 1
-        self.crawl_state.add_pending(url, sections)
+        self.crawl_state.add_pending(url, sections, state.urls)
         fetch = href if self.config.archive_both_scripts else url
         # Redirects are followed here, not by RedirectMiddleware, so that an old URL and
         # its target end as one article whatever order they are met in.
@@ -296,7 +272,7 @@ class SectionSpider(scrapy.Spider):
             final = canonicalize(response.url, self.config.tracking_params)
             if final != state.url:
                 state.urls.add(response.url)
-        text = self._text(response)
+        text = self.page_text(response)
         archive_outlinks(self.crawler, response.url, _outlinks(text, response.url))
         try:
             page = parse_article(text, response.url)
@@ -339,6 +315,7 @@ class SectionSpider(scrapy.Spider):
         # The alias is done: the article lives on under its target's URL.
         self.crawl_state.mark_done([state.url])
         state.emitted = True
+        state.redirected_to = canonical
         existing = self.articles.get(canonical)
         if existing is not None and existing is not state:
             existing.urls.update(state.urls)
@@ -410,7 +387,8 @@ class SectionSpider(scrapy.Spider):
         yield from self._emit(state, partial=True)
 
     # -- helpers ------------------------------------------------------------------
-    def _text(self, response: Response) -> str:
+    def page_text(self, response: Response) -> str:
+        """The page as text: the rendered DOM, or the body decoded by its real charset."""
         if "playwright" in response.flags:
             return response.text
         charset = None

@@ -1,0 +1,240 @@
+"""Walking a section's listing pages so that every walk finishes, across runs if need be.
+
+:class:`ListingWalker` schedules listing pages for the section spider, hands their
+article links to it and keeps the walk's progress in a :class:`storage.walks.WalkState`
+(the crawl state). Each run walks from page 1 (new articles are at the top) *and*
+resumes the frontier a cut walk left: the pages an earlier run scheduled but never
+walked. A walk may stop early at pages holding only known articles
+(PORTAL_STOP_AFTER_KNOWN_PAGES) only once a complete walk of that listing is on
+record, and only down to the depth it reached: articles pending from a killed run
+make page 1 look known, and the pages that run never reached must still be walked.
+
+A page's walk is done once every article link on it is scheduled (so pending); a page
+cut by ``--max-articles``, a failed request or a rendering without links stays on the
+frontier. Counted as ``portal/listing/*``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from scrapy import Request
+from scrapy.http import Response
+from scrapy.settings import BaseSettings
+from twisted.python.failure import Failure
+
+from crawler import rendering
+from crawler.config import ConfigError
+from crawler.extract.listing import parse_listing
+from crawler.failures import classify_failure
+from crawler.items import SectionLinkItem
+from crawler.urls import canonicalize
+from storage.walks import WalkState
+
+if TYPE_CHECKING:
+    from crawler.spiders.section import SectionSpider
+
+logger = logging.getLogger(__name__)
+
+# A listing page that answers these no longer exists: the listing got shorter.
+GONE = frozenset({"http-404", "http-410"})
+
+
+@dataclass(frozen=True)
+class WalkConfig:
+    """PORTAL_INCREMENTAL and PORTAL_STOP_AFTER_KNOWN_PAGES (0: always walk to the end)."""
+
+    incremental: bool = True
+    stop_after_known: int = 1
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> WalkConfig:
+        stop = settings.getint("PORTAL_STOP_AFTER_KNOWN_PAGES", cls.stop_after_known)
+        if stop < 0:
+            raise ConfigError("PORTAL_STOP_AFTER_KNOWN_PAGES must be >= 0")
+        return cls(incremental=settings.getbool("PORTAL_INCREMENTAL", cls.incremental),
+                   stop_after_known=stop)
+
+
+class ListingWalker:
+    """Listing pages of the spider's sections: requests, parsing, walk progress."""
+
+    def __init__(self, spider: SectionSpider, walks: WalkState, config: WalkConfig) -> None:
+        self.spider = spider
+        self.walks = walks
+        self.config = config
+        self._requested: set[tuple[str, str]] = set()
+        self._sections: set[str] = set()
+        self._told_unsafe: set[str] = set()
+
+    @property
+    def stats(self) -> Any:
+        return self.spider.crawler.stats
+
+    # -- requests ---------------------------------------------------------------------
+    def start(self, section: str, url: str) -> Iterator[Request]:
+        """Page 1 of *section*, then every page a cut walk of it left on the frontier."""
+        self._sections.add(section)
+        yield from self._page(url, section, 1, known_run=0)
+        for left in self.walks.record(section).frontier:
+            if (section, left.url) in self._requested:
+                continue
+            logger.info("section %s: resuming the listing walk cut in an earlier run at "
+                        "page %d (%s)", section, left.page, left.url)
+            self.stats.inc_value("portal/listing/resumed")
+            yield from self._page(left.url, section, left.page, known_run=0)
+
+    def _page(self, url: str, section: str, page: int, known_run: int) -> Iterator[Request]:
+        if (section, url) in self._requested:
+            return
+        self._requested.add((section, url))
+        self.walks.schedule(section, url, page)
+        yield self.request(url, section, page, known_run=known_run)
+
+    def request(self, url: str, section: str, page: int, known_run: int = 0,
+                render: bool = False) -> Request:
+        spider = self.spider
+        meta: dict[str, Any] = {"portal_kind": "listing", "portal_section": section,
+                                "portal_page": page, "portal_listing_url": url,
+                                "portal_known_run": known_run}
+        render = (render or spider.config.render == "always"
+                  or section in spider.render_sections)
+        if render and spider.render_available:
+            meta.update(rendering.listing_meta(spider.crawler))
+        # Rendered requests repeat the plain request of the same URL: not a duplicate.
+        return Request(url, callback=spider.parse_listing, errback=spider.on_listing_error,
+                       meta=meta, dont_filter=bool(meta.get("playwright")))
+
+    # -- responses --------------------------------------------------------------------
+    def parse(self, response: Response) -> Iterator[Request | SectionLinkItem]:
+        spider = self.spider
+        meta = response.meta
+        section: str = meta["portal_section"]
+        page: int = meta.get("portal_page", 1)
+        url: str = meta.get("portal_listing_url", response.url)
+        listing = parse_listing(spider.page_text(response), response.url)
+        rendered = "playwright" in response.flags
+        self.stats.inc_value(f"portal/listing_pages/{'rendered' if rendered else 'html'}")
+        if not listing.entries and listing.has_scripts and not rendered:
+            yield from self._needs_rendering(response, section, page, url)
+            return
+        if not listing.entries:
+            self._empty(section, page, url, rendered)
+            # The page stays on the frontier; a static pager may still lead on.
+            if listing.next_page and spider.scope.allows_page(listing.next_page):
+                yield from self._page(listing.next_page, section, page + 1, known_run=0)
+            return
+        known = 0
+        for entry in listing.entries:
+            canonical = canonicalize(entry.url, spider.config.tracking_params)
+            if spider.at_article_limit() and canonical not in spider.articles:
+                logger.info("section %s: --max-articles reached on listing page %d (%s); "
+                            "its walk resumes there next run", section, page, url)
+                self.stats.inc_value("portal/listing/cut/max-articles")
+                return
+            if self.config.incremental and spider.crawl_state.known(canonical):
+                known += 1
+            yield from spider.follow_article(entry.url, canonical, section)
+        links = len(listing.entries)
+        run = meta.get("portal_known_run", 0) + 1 if known == links else 0
+        nxt = listing.next_page
+        if nxt is not None and not spider.scope.allows_page(nxt):
+            nxt = None
+        if nxt is not None and self._may_stop(section, page, run):
+            self.walks.page_walked(section, url, page, links=links)
+            return
+        if nxt is None:
+            self.walks.page_walked(section, url, page, links=links, end=True)
+            logger.info("section %s: listing walked to its end (page %d, %s)", section, page,
+                        url)
+            self.stats.inc_value("portal/listing/walks_completed")
+            return
+        self.walks.page_walked(section, url, page, links=links, next_url=nxt)
+        yield from self._page(nxt, section, page + 1, known_run=run)
+
+    def _may_stop(self, section: str, page: int, known_run: int) -> bool:
+        stop_after = self.config.stop_after_known
+        if not (self.config.incremental and stop_after and known_run >= stop_after):
+            return False
+        record = self.walks.record(section)
+        if record.may_stop_at(page):
+            logger.info("section %s: page %d holds only known articles; not walking further "
+                        "(PORTAL_STOP_AFTER_KNOWN_PAGES=%d, the last complete walk reached "
+                        "page %d)", section, page, stop_after, record.complete_pages)
+            self.stats.inc_value("portal/listing/stopped_early")
+            return True
+        if section not in self._told_unsafe:
+            self._told_unsafe.add(section)
+            reach = (f"reached only page {record.complete_pages}" if record.complete
+                     else "is not on record")
+            logger.info("section %s: page %d holds only known articles, but a complete walk "
+                        "of this listing %s: walking on", section, page, reach)
+        self.stats.inc_value("portal/listing/walked_on_known")
+        return False
+
+    def _needs_rendering(self, response: Response, section: str, page: int,
+                         url: str) -> Iterator[Request]:
+        spider = self.spider
+        if spider.config.render != "never" and spider.render_available:
+            logger.info("listing %s has no article links but scripts: rendering", response.url)
+            spider.render_sections.add(section)
+            spider.crawl_state.remember_rendered(section)
+            yield self.request(url, section, page,
+                               known_run=response.meta.get("portal_known_run", 0), render=True)
+            return
+        reason = "--render never" if spider.config.render == "never" else "no browser available"
+        spider.report.needs_rendering.setdefault(section, response.url)
+        spider.report.fail("needs-rendering", response.url, self.stats)
+        logger.error("section %s: listing %s is filled by JavaScript but %s; its articles "
+                     "cannot be found", section, response.url, reason)
+
+    def _empty(self, section: str, page: int, url: str, rendered: bool) -> None:
+        spider = self.spider
+        if rendered and self.walks.record(section).links_found > 0:
+            # A rendering that came back without the list (script failed, data late) is
+            # not an empty listing: earlier walks found links here.
+            spider.report.fail("listing-empty-render", url, self.stats)
+            self.stats.inc_value("portal/listing/cut/empty-render")
+            logger.error("section %s: rendered listing page %d (%s) holds no article links "
+                         "where earlier walks found some; its walk resumes there next run",
+                         section, page, url)
+            return
+        spider.report.fail("empty-listing", url, self.stats)
+        self.stats.inc_value("portal/listing/cut/empty")
+        logger.warning("section %s: listing page %d (%s) holds no article links", section,
+                       page, url)
+
+    def on_error(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        section = request.meta.get("portal_section")
+        url = request.meta.get("portal_listing_url", request.url)
+        page = request.meta.get("portal_page", 1)
+        kind = classify_failure(failure)
+        if kind in GONE and page > 1:
+            self.walks.drop(section, url)
+            self.stats.inc_value("portal/listing/gone")
+            logger.info("section %s: listing page %d (%s) is gone (%s); dropped from the "
+                        "walk", section, page, url, kind)
+            return
+        self.stats.inc_value("portal/listing/cut/failed")
+        logger.warning("section %s: listing page %d (%s) failed (%s); its walk resumes there "
+                       "next run", section, page, url, kind)
+
+    def close(self) -> None:
+        """Say which walks of this run were cut (they are resumed next run)."""
+        cut: dict[str, list[Any]] = {}
+        for left in self.walks.frontiers():
+            if left.section in self._sections:
+                cut.setdefault(left.section, []).append(left)
+        for section, pages in sorted(cut.items()):
+            first = min(pages, key=lambda p: p.page)
+            self.stats.inc_value("portal/listing/walks_cut")
+            logger.warning("section %s: listing walk cut with %d page(s) not walked (from "
+                           "page %d, %s); the next run resumes there", section, len(pages),
+                           first.page, first.url)
+
+
+__all__ = ["ListingWalker", "WalkConfig"]
