@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,22 @@ def test_every_option_and_command_has_help_text() -> None:
                 if not (choice.help and choice.help.strip()):
                     missing.append(f"{path} {choice.dest}: no help line")
     assert not missing, "no help text:\n" + "\n".join(missing)
+
+
+def test_documented_cron_line_is_what_schedule_install_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from crawler.cli import main, schedule
+
+    match = re.search(r"`(0 3 \* \* \* [^`]*# gzarchive:/srv/gzarchive)`",
+                      (ROOT / "README.md").read_text(encoding="utf-8"))
+    assert match, "README: no example cron line for /srv/gzarchive"
+    app = "/srv/gzarchive-app/.venv/bin/gzarchive"
+    monkeypatch.setattr(schedule, "crawl_executable", lambda: [app])
+    monkeypatch.delenv("MONGODB_URI", raising=False)  # the example has none
+    data, tab = tmp_path / "srv", tmp_path / "crontab"
+    assert main(["schedule", "install", "--every", "0 3 * * *", "--data-dir", str(data),
+                 "--crontab-file", str(tab)]) == 0
+    capsys.readouterr()
+    lines = [ln for ln in tab.read_text(encoding="utf-8").splitlines() if "gzarchive:" in ln]
+    assert [ln.replace(str(data), "/srv/gzarchive") for ln in lines] == [match[1]]
