@@ -96,3 +96,27 @@ def test_twins_tracking_links_and_redirects_end_as_one_article(replica: Any,
     truth_near = {t["url"]: t["near_duplicate_of"] for t in replica.ground_truth()
                   if t["near_duplicate_of"]}
     assert {a["url"]: a["near_duplicate_of"] for a in near} == truth_near
+
+
+def test_a_walk_cut_by_max_articles_is_resumed_next_run(replica_factory: Any,
+                                                        tmp_path: Path) -> None:
+    """A complete walk is on record, 8 new articles fill page 1 and half of page 2; a run
+    capped at 5 articles stops on page 2; the next run stops early at page 1 (all known)
+    yet resumes page 2, where the other 3 new articles are."""
+    rep = replica_factory(page_size=5)
+    assert crawl(rep.url, tmp_path, LAOWAI_T).returncode == 0
+    new = {n["url"] for n in rep.publish_new(8, section="老外在贵州")}
+    cut = crawl(rep.url, tmp_path, LAOWAI_T, "--max-articles", "5")
+    assert cut.returncode == 0, cut.stdout[-2000:] + cut.stderr[-3000:]
+    stored = {a["url"] for a in export(tmp_path)}
+    assert 0 < len(new & stored) < len(new)
+    log = tmp_path / "logs" / "gzarchive.log"
+    assert "--max-articles reached on listing page 2" in log.read_text(encoding="utf-8")
+    mark = len(log.read_text(encoding="utf-8"))
+    resumed = crawl(rep.url, tmp_path, LAOWAI_T)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
+    text = log.read_text(encoding="utf-8")[mark:]
+    assert "resuming the listing walk cut in an earlier run at page 2" in text
+    assert "page 1 holds only known articles; not walking further" in text
+    got = {a["url"] for a in export(tmp_path)}
+    assert got == {t["url"] for t in rep.ground_truth(["老外在贵州"])}
