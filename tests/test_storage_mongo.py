@@ -269,6 +269,132 @@ def test_writer_without_store_spools(tmp_path: Path) -> None:
     assert spool.count() == 2
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_journal_keeps_every_kind_of_write_in_order(tmp_path: Path) -> None:
+    """Merges, relinks and run records spooled behind the articles they follow; the
+    server back, the probe replays them before any new write; replay is idempotent."""
+    from secantus import SecantusDBServer
+
+    port, store = _free_port(), str(tmp_path / "store")
+
+    def server() -> Any:
+        srv = SecantusDBServer(port=port, storage_path=store, sync_on_commit=True,
+                               replica_set_name=None)
+        srv.start()
+        return srv
+
+    srv = server()
+    spool = Spool(tmp_path / "spool.jsonl")
+    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    try:
+        with open_database(uri, tmp_path, server_selection_timeout_ms=300) as (_c, db):
+            repo = ArticleRepository(db)
+            repo.ensure_indexes()
+            writer = BatchWriter(repo, spool, batch_size=10, retries=1, backoff=0.01,
+                                 probe_interval=0.0)
+            writer.add(article(1))
+            assert [op.kind for op in writer.flush().written] == ["upsert"]
+            srv.stop()
+            run = RunRepository.document({"portal_url": "http://x"}, NOW1, {"new": 2}, {}, 7)
+            for op in (Op.upsert(article(2)), Op.touch(article(1)["url"], ["Hi,贵州!"]),
+                       Op.relink(article(2)["url"], article(1)["url"]), Op.run(run)):
+                writer.add(op)
+            down = writer.flush()
+            assert not down.written and len(down.durable) == 4 and not down.lost
+            assert [op.kind for op in spool.read()] == ["upsert", "touch", "relink", "run"]
+            srv = server()
+            # A new write waits for the journal: the probe replays it first, in order.
+            writer.add(Op.touch(article(2)["url"], ["老外在贵州", "Hi,贵州!"]))
+            back = writer.flush()
+            assert [r.written for r in back.replayed] == [4]
+            assert [op.kind for op in back.written] == ["touch"] and not spool.path.exists()
+            a1, a2 = repo.get(article(1)["url"]), repo.get(article(2)["url"])
+            assert a1 is not None and a2 is not None
+            assert sorted(a1["sections"]) == ["Hi,贵州!", "老外在贵州"]
+            assert a2["near_duplicate_of"] == article(1)["url"]
+            assert sorted(a2["sections"]) == ["Hi,贵州!", "老外在贵州"]
+            assert RunRepository(db).last(1)[0]["counts"] == {"new": 2}
+            # Replaying the same journal again changes nothing.
+            spool.append(down.spooled)
+            again = spool.replay(repo)
+            assert again.written == 4 and again.result.unchanged == 1
+            assert repo.count() == 2 and len(RunRepository(db).last(5)) == 1
+            assert repo.get(article(2)["url"])["near_duplicate_of"] == article(1)["url"]  # type: ignore[index]
+    finally:
+        srv.stop()
+
+
+def test_spool_of_the_first_format_still_replays(tmp_path: Path, repo: ArticleRepository,
+                                                 ) -> None:
+    from bson import json_util
+    from bson.json_util import JSONMode, JSONOptions
+
+    spool = Spool(tmp_path / "articles.jsonl")
+    options = JSONOptions(json_mode=JSONMode.CANONICAL, tz_aware=True, tzinfo=UTC)
+    with open(spool.path, "w", encoding="utf-8") as f:  # as the articles-only spool wrote
+        for n in (1, 2):
+            f.write(json_util.dumps({"now": NOW1, "doc": article(n)}, json_options=options,
+                                    ensure_ascii=False) + "\n")
+    spool.append([Op.relink(article(2)["url"], article(1)["url"], NOW2)])
+    replayed = spool.replay(repo)
+    assert replayed.by_kind == {"upsert": 2, "relink": 1} and replayed.result.new == 2
+    stored = repo.get(article(2)["url"])
+    assert stored is not None and stored["first_seen"] == NOW1
+    assert stored["near_duplicate_of"] == article(1)["url"] and not spool.path.exists()
+
+
+def test_unwritable_spool_is_counted_and_logged(tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from crawler.items import ArticleItem
+    from crawler.report import CrawlReport
+    from pipelines.store import MongoStorePipeline
+    from tests.helpers import project_crawler
+
+    (tmp_path / "spool").write_text("a file where the spool directory should be")
+    crawler = project_crawler(DATA_DIR=str(tmp_path), MONGODB_URI="mongodb://127.0.0.1:9/")
+    crawler.spider = SimpleNamespace(report=CrawlReport())  # type: ignore[assignment]
+    pipeline = MongoStorePipeline.from_crawler(crawler)
+    pipeline.open_spider()  # the store is unreachable: every write goes to the spool
+    report = crawler.spider.report
+    assert report.fatal_kind == "store-unavailable"
+    assert "cannot reach MongoDB at mongodb://127.0.0.1:9/" in report.fatal
+    assert "spool" in report.fatal and "\n" not in report.fatal
+
+    async def crawl() -> None:
+        await pipeline.process_item(ArticleItem(**article(1)))
+        await pipeline.close_spider()
+
+    asyncio.run(crawl())
+    assert crawler.stats is not None
+    assert crawler.stats.get_value("archive/spool/errors") == 1
+    assert not crawler.stats.get_value("archive/mongo/spooled")
+    assert "neither written" in caplog.text and "nor spooled" in caplog.text
+
+
+def test_run_record_spooled_when_the_store_is_down(tmp_path: Path,
+                                                   repo: ArticleRepository) -> None:
+    from storage.mongo.record import write_or_spool
+    from storage.mongo.spool import spool_path
+
+    doc = RunRepository.document({"portal_url": "http://x"}, NOW1, {"new": 1}, {}, 7)
+    report = write_or_spool([Op.run(doc)], None, tmp_path, try_store=False)
+    assert report.spooled and not report.written
+    assert Spool(spool_path(tmp_path)).replay(repo).by_kind == {"run": 1}
+    last = RunRepository(repo.db).last(1)[0]
+    assert last["id"] == str(doc["_id"]) and last["exit_status"] == 7
+    assert last["started_at"] == NOW1
+
+
 # -- embedded server ---------------------------------------------------------------
 HOLDER = textwrap.dedent("""
     import sys

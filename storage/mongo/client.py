@@ -9,7 +9,7 @@ acknowledged writes on SIGKILL.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,11 +35,12 @@ def redact(uri: str) -> str:
 def open_database(uri: str | None, data_dir: Path | str, db_name: str = "gzarchive", *,
                   server_selection_timeout_ms: int = 5000, idle_seconds: float = 3.0,
                   write_concern: str | WriteConcern | None = None,
+                  event_listeners: Sequence[Any] = (),
                   ) -> Iterator[tuple[MongoClient[dict[str, Any]], Database[dict[str, Any]]]]:
     """Yield ``(client, database)``; ``uri`` None means the embedded store of ``data_dir``.
 
     *write_concern* (a WriteConcern, or MONGODB_WRITE_CONCERN's text) overrides the URI's;
-    neither: journaled ``w=1``. Raises BadWriteConcern for a bad or contradictory one,
+    neither: journaled ``w=1``. *event_listeners*: pymongo monitoring listeners. Raises BadWriteConcern for a bad or contradictory one,
     StoreUnavailable (one-line message) when the server cannot be reached.
     """
     if isinstance(write_concern, WriteConcern):
@@ -57,6 +58,7 @@ def open_database(uri: str | None, data_dir: Path | str, db_name: str = "gzarchi
             client: MongoClient[dict[str, Any]] = MongoClient(
                 uri, tz_aware=True, appname="gzarchive",
                 serverSelectionTimeoutMS=server_selection_timeout_ms,
+                event_listeners=list(event_listeners),
                 **writeconcern.client_options(concern))
         except (PyMongoError, ValueError, TypeError) as exc:
             raise StoreUnavailable(f"bad MongoDB URI {redact(uri)}: {exc}") from exc
