@@ -19,7 +19,6 @@ from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.http import Response
 from scrapy.utils.defer import deferred_to_future
-from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
 logger = logging.getLogger(__name__)
@@ -86,6 +85,10 @@ class BackoffRetryMiddleware(RetryMiddleware):
         self.crawler.stats.inc_value("portal/retry/waited_seconds", int(round(delay)))
         logger.debug("retrying %s in %.1f s", retry.url, delay)
         if delay > 0:
+            # Imported here: importing the reactor at module level installs the default
+            # one before Scrapy installs the asyncio reactor the settings ask for.
+            from twisted.internet import reactor
+
             await deferred_to_future(deferLater(reactor, delay, lambda: None))
         return retry
 

@@ -48,9 +48,9 @@ def build_settings(args: argparse.Namespace) -> Any:
     from scrapy.settings import Settings
 
     from crawler import rendering
-    from crawler.config import ConfigError, PortalConfig
+    from crawler.config import ConfigError
     from crawler.run.errors import SettingsError
-    from crawler.run.settings_check import check_settings, parse_pairs
+    from crawler.run.settings_check import check_components, check_settings, parse_pairs
 
     if args.max_articles < 0:
         raise CliError("--max-articles must be >= 0", EXIT_USAGE)
@@ -82,8 +82,10 @@ def build_settings(args: argparse.Namespace) -> Any:
         raise CliError(f"--set {exc}", EXIT_USAGE) from exc
     settings.setdict(overrides, priority="cmdline")
     try:
-        PortalConfig.from_settings(settings)
+        check_components(settings)
         rendering.configure(settings, args.render)
+    except SettingsError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
     except (ConfigError, rendering.BrowserNotFound) as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
     return settings

@@ -15,7 +15,7 @@ from scrapy.exceptions import UsageError
 
 from crawler.run.errors import RunError
 from crawler.run.runner import drive, print_error
-from crawler.run.settings_check import check_settings, parse_pairs
+from crawler.run.settings_check import check_components, check_settings, parse_pairs
 
 
 class Command(ScrapyCrawl):
@@ -31,6 +31,10 @@ class Command(ScrapyCrawl):
         opts.set = []
         super().process_options(args, opts)
         self.settings.setdict(checked, priority="cmdline")
+        try:
+            check_components(self.settings)
+        except RunError as exc:
+            raise UsageError(str(exc), print_help=False) from exc
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) < 1:

@@ -109,4 +109,28 @@ def check_settings(pairs: Mapping[str, str], defaults: BaseSettings) -> dict[str
             for name, value in pairs.items()}
 
 
-__all__ = ["EXTRA_TYPES", "check_settings", "convert", "expected_type", "parse_pairs"]
+def check_components(settings: BaseSettings) -> None:
+    """Build every component's settings dataclass once, before the crawl starts.
+
+    A combination that cannot work (``AUTOTHROTTLE_START_DELAY`` above the max,
+    ``MONGODB_WRITE_CONCERN=w=banana``, ``DEDUP_THRESHOLD=2``) is then a usage error
+    (exit 2) with the component's own one-line message, instead of a crawl that fails
+    to start inside Scrapy.
+    """
+    from crawler.archive.config import WarcConfig
+    from crawler.config import PortalConfig
+    from crawler.spiders.listings import WalkConfig
+    from crawler.throttle import ThrottleConfig
+    from pipelines.dedup import DedupConfig
+    from pipelines.store import StoreConfig
+
+    for config in (PortalConfig, WalkConfig, WarcConfig, ThrottleConfig, DedupConfig,
+                   StoreConfig):
+        try:
+            config.from_settings(settings)
+        except (ValueError, TypeError) as exc:
+            raise SettingsError(str(exc)) from None
+
+
+__all__ = ["EXTRA_TYPES", "check_components", "check_settings", "convert", "expected_type",
+           "parse_pairs"]
