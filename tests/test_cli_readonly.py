@@ -124,16 +124,21 @@ def test_read_commands_on_a_read_only_archive(archive: dict[str, Any]) -> None:
     assert list(archive["tmpdir"].iterdir()) == []
 
 
-def test_query_says_how_many_more_rows(archive: dict[str, Any]) -> None:
+@pytest.mark.parametrize("filters", [[], ["--section", "老外在貴州"], ["--hide-near-duplicates"],
+                                     ["--since", "2025-06-01"], ["--until", "2025-06-01"],
+                                     ["--search", "贵州"]], ids=lambda f: " ".join(f) or "all")
+def test_query_says_how_many_more_rows(archive: dict[str, Any], filters: list[str]) -> None:
     data = archive["crawled"]
-    total = len(archive["rows"])
-    proc = run_cli("query", "--data-dir", str(data), "--format", "jsonl", "--limit", "5")
+    every = run_cli("query", "--data-dir", str(data), "--format", "jsonl", "--limit", "0",
+                    *filters)
+    total = len(every.stdout.splitlines())
+    assert every.returncode == 0 and every.stderr == "" and total > 5
+    proc = run_cli("query", "--data-dir", str(data), "--format", "jsonl", "--limit", "5",
+                   *filters)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert len(proc.stdout.splitlines()) == 5
+    assert proc.stdout.splitlines() == every.stdout.splitlines()[:5]
     assert proc.stderr.strip() == (f"gzarchive query: {total - 5} more not shown "
                                    "(--limit 5; --limit 0 shows all)")
-    every = run_cli("query", "--data-dir", str(data), "--format", "jsonl", "--limit", "0")
-    assert len(every.stdout.splitlines()) == total and every.stderr == ""
 
 
 def test_section_in_another_width_and_case_is_found(archive: dict[str, Any]) -> None:

@@ -11,7 +11,10 @@ from crawler.cli.common import EXIT_OK, EXIT_USAGE, CliError, add_common, open_r
 from crawler.cli.export import parse_date, resolve_section, write
 
 #: Rows counted beyond --limit to say how many more there are; past it, "more than".
-MORE_CAP = 1000
+#: Counting is a second read, made only when there are more rows: a listing counts in the
+#: server (count_documents stops at the cap), a search walks on (about as costly as a
+#: search with --limit raised by the cap: measured at 2,000 articles, median 85 ms).
+MORE_CAP = 100
 
 
 def add_parser(sub: Any) -> None:
@@ -47,13 +50,14 @@ def run(args: argparse.Namespace) -> int:
     if args.limit < 0:
         raise CliError("--limit must be >= 0", EXIT_USAGE)
     with open_reader(args) as repo:
-        # One read sized for the rows beyond the limit too: it tells how many more.
-        docs = list(repo.find(section=resolve_section(repo, args.section), since=args.since,
-                              until=args.until, search=args.search,
-                              limit=args.limit + MORE_CAP + 1 if args.limit else None,
-                              include_near_duplicates=args.near_dups))
-        more = len(docs) - args.limit if args.limit else 0
-        docs = docs[:args.limit] if args.limit else docs
+        wanted = {"section": resolve_section(repo, args.section), "since": args.since,
+                  "until": args.until, "include_near_duplicates": args.near_dups}
+        docs = list(repo.find(search=args.search, limit=args.limit + 1 if args.limit else None,
+                              **wanted))
+        more = 0
+        if args.limit and len(docs) > args.limit:
+            docs = docs[:args.limit]
+            more = count_beyond(repo, args.search, wanted, args.limit)
         if args.format != "table":
             write(docs, repo, args.format, sys.stdout)
             if more > 0:
@@ -62,6 +66,30 @@ def run(args: argparse.Namespace) -> int:
         rows = [repo.to_export(doc) for doc in docs]
     _table(rows, args, more)
     return EXIT_OK
+
+
+def count_beyond(repo: Any, search: str | None, wanted: dict[str, Any], limit: int) -> int:
+    """How many rows match beyond the first ``limit``, counted up to MORE_CAP + 1."""
+    cap = limit + MORE_CAP + 1
+    if search:
+        return sum(1 for _ in repo.find(search=search, limit=cap, **wanted)) - limit
+    return int(repo.articles.count_documents(listing_filter(repo, wanted), limit=cap)) - limit
+
+
+def listing_filter(repo: Any, wanted: dict[str, Any]) -> dict[str, Any]:
+    """The MongoDB filter of the rows a listing (no search words) returns: what
+    ``Filters.accepts`` and the date windows keep (no date bound: undated ones too)."""
+    filters = repo.filters(**wanted)
+    query: dict[str, Any] = {}
+    if filters.section:
+        query["sections"] = filters.section
+    dates = {op: value for op, value in (("$gte", filters.since), ("$lt", filters.until))
+             if value is not None}
+    if dates:
+        query["published_at"] = dates
+    if not filters.include_near_duplicates:
+        query["near_duplicate_of"] = None
+    return query
 
 
 def more_rows(more: int, limit: int) -> str:
