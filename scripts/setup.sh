@@ -18,6 +18,10 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "!! chromium missing and not root: rendered listings will be reported, not crawled" >&2
   fi
 fi
+if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "== apt: installing redis-server (gzarchive worker/frontier, the fleet tests)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
 
 if [ ! -x .venv/bin/python ]; then
   echo "== venv .venv"
