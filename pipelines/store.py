@@ -86,7 +86,8 @@ class MongoStorePipeline:
         self.writer: BatchWriter | None = None
         self._stored: set[str] = set()        # articles queued for upsert in this run
         self._touched: set[str] = set()       # articles answered 304 in this run
-        self._parked: dict[str, tuple[list[str], list[str]]] = {}  # merges before the article
+        # Section merges that arrived before their article: sections, URLs, items.
+        self._parked: dict[str, tuple[list[str], list[str], int]] = {}
         self._relinked: dict[str, str] = {}
         self._unchecked: set[str] = set()     # stored without a near-duplicate check
 
@@ -157,8 +158,9 @@ class MongoStorePipeline:
         elif url not in self._stored and url not in self._touched:
             # Emitted by the spider but still in an earlier pipeline (the near-duplicate
             # check): merged into the article when it arrives, so it is never lost.
-            old_sections, old_urls = self._parked.get(url, ([], []))
-            self._parked[url] = (_merge(old_sections, sections), _merge(old_urls, urls))
+            old_sections, old_urls, items = self._parked.get(url, ([], [], 0))
+            self._parked[url] = (_merge(old_sections, sections), _merge(old_urls, urls),
+                                 items + 1)
             return
         self.writer.add(Op.touch(url, sections, urls, unchanged=unchanged))
 
@@ -170,6 +172,8 @@ class MongoStorePipeline:
         if parked is not None:
             doc["sections"] = _merge(doc.get("sections") or [], parked[0])
             doc["urls"] = _merge(doc.get("urls") or [], parked[1])
+            # The section link items parked for it land with it.
+            self._stats().inc_value("archive/mongo/sections_merged", parked[2])
         if url in self._relinked and not doc.get("near_duplicate_of"):
             # Its original went through deduplication first but reached us later.
             doc["near_duplicate_of"] = self._relinked[url]
@@ -192,7 +196,7 @@ class MongoStorePipeline:
                 # Merges whose article never reached this pipeline (dropped, or stored
                 # by an earlier run): applied as they are.
                 parked, self._parked = self._parked, {}
-                for url, (sections, urls) in parked.items():
+                for url, (sections, urls, _items) in parked.items():
                     self.writer.add(Op.touch(url, sections, urls))
                 await self._flush()
         finally:
