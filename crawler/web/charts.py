@@ -67,7 +67,7 @@ def stacked(title: str, categories: Sequence[str],
     plot_h = HEIGHT - BOTTOM - TOP
     slot = plot_w / len(categories)
     bar_w = max(1.0, slot * 0.8)
-    every = max(1, len(categories) // 12)
+    every = max(1, -(-len(categories) // 10))
     for i, cat in enumerate(categories):
         x = LEFT + i * slot + (slot - bar_w) / 2
         base = 0.0
@@ -102,7 +102,7 @@ def grouped(title: str, categories: Sequence[str],
     plot_h = HEIGHT - BOTTOM - TOP
     slot = plot_w / len(categories)
     bar_w = max(1.0, slot * 0.8 / len(names))
-    every = max(1, len(categories) // 12)
+    every = max(1, -(-len(categories) // 10))
     for i, cat in enumerate(categories):
         x0 = LEFT + i * slot + slot * 0.1
         for k, name in enumerate(names):

@@ -51,7 +51,7 @@ def runs(room: Room, request: Request) -> Response:
         rows.append({"run": run, "duration": _duration(run), "pages": int(counts.get("pages") or 0),
                      "articles": int(counts.get("articles") or 0),
                      "failed": sum(f["count"] for f in fails), "failures": fails,
-                     "label": str(run.get("started_at") or "")[5:16]})
+                     "label": str(run.get("started_at") or "")[5:19]})
     labels = [r["label"] for r in rows]
     durations = grouped("Run duration (seconds)", labels,
                         {"duration": [r["duration"] or 0 for r in rows]}, " s")

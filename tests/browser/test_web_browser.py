@@ -1,0 +1,126 @@
+"""The reading room in a real Chromium (Playwright on /usr/bin/chromium): `gzarchive
+serve` started as users start it, then search in traditional script, the article with
+its images and captions, the revision diff, the replay frame, the run charts; and the
+hostile article, whose markup must show as text with no script run. Screenshots go to
+docs/ (the README shows them).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import opencc
+import pytest
+
+from crawler import rendering
+from storage.warc.replay import free_port, wait_for_port
+from tests.helpers import ROOT
+from tests.test_web_reading_room import HOSTILE_TITLE, build_archive
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(rendering.find_chromium() is None, reason="no Chromium")]
+
+DOCS = ROOT / "docs"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    archive = build_archive(tmp_path_factory.mktemp("web-browser"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler", "serve", "--bind", f"127.0.0.1:{port}",
+         "--data-dir", str(archive["data"])],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(port, timeout=60)
+        yield archive | {"base": f"http://127.0.0.1:{port}"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def page(served: dict[str, Any]) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=rendering.find_chromium(), headless=True,
+                                     args=["--no-sandbox", "--disable-gpu",
+                                           "--disable-dev-shm-usage"])
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        tab = context.new_page()
+        tab.dialogs = []  # type: ignore[attr-defined]
+        tab.on("dialog", lambda d: (tab.dialogs.append(d.message), d.dismiss()))
+        try:
+            yield tab
+        finally:
+            browser.close()
+
+
+def test_search_article_revision_replay_runs_in_chromium(served: dict[str, Any],
+                                                         page: Any) -> None:
+    base, edited = served["base"], served["edited"]
+    traditional = opencc.OpenCC("s2t").convert(edited["title"])
+    assert traditional != edited["title"], "the title has characters that differ by script"
+    page.goto(f"{base}/search?" + urlencode({"q": traditional}))
+    link = page.locator("ol.results a.title").filter(has_text=edited["title"][:6]).first
+    assert link.count() == 1
+    page.screenshot(path=str(DOCS / "reading-room-search.png"), full_page=False)
+    link.click()
+    page.wait_for_load_state("load")
+    assert page.inner_text("#article-title") == edited["title"]
+    images = page.locator("figure.image img")
+    assert images.count() == len(edited["images"])
+    widths = page.eval_on_selector_all("figure.image img", "els => els.map(e => e.naturalWidth)")
+    assert all(w > 0 for w in widths), widths  # decoded from the archive's WARC records
+    captions = [c for c in page.locator("figure.image figcaption").all_inner_texts()]
+    assert [i["caption"] or "(no caption)" for i in edited["images"]] == captions
+    page.screenshot(path=str(DOCS / "reading-room-article.png"), full_page=False)
+    diff = page.locator("#revisions table.diff")
+    assert diff.count() == 1 and page.locator("#revisions ins, #revisions del").count() >= 1
+    diff.scroll_into_view_if_needed()
+    page.screenshot(path=str(DOCS / "reading-room-revision.png"), full_page=False)
+
+    page.locator("a.replay-link").click()
+    page.wait_for_load_state("load")
+    frame = page.frame_locator("#replay-frame")
+    first_paragraph = edited["body"].split("\n")[0]
+    frame.locator("body").get_by_text(first_paragraph[:12]).first.wait_for(timeout=10_000)
+    assert first_paragraph[:20] in frame.locator("body").inner_text()
+    assert page.get_attribute("#replay-frame", "sandbox") == "allow-same-origin"
+    page.screenshot(path=str(DOCS / "reading-room-replay.png"), full_page=False)
+
+    page.goto(f"{base}/runs")
+    bars = page.locator("figure.chart svg rect")
+    assert bars.count() > 3
+    box = page.locator("figure.chart svg").first.bounding_box()
+    assert box and box["width"] > 100 and box["height"] > 50
+    page.screenshot(path=str(DOCS / "reading-room-runs.png"), full_page=False)
+    page.goto(f"{base}/")
+    page.screenshot(path=str(DOCS / "reading-room-home.png"), full_page=False)
+    assert not page.dialogs
+
+
+def test_hostile_article_runs_no_script_and_shows_its_text(served: dict[str, Any],
+                                                           page: Any) -> None:
+    page.goto(f"{served['base']}/article?" + urlencode({"url": served["hostile"]}))
+    page.wait_for_load_state("load")
+    assert page.inner_text("#article-title") == HOSTILE_TITLE
+    assert "<script>" in page.inner_text("#article-body")
+    assert "<img src=x" in page.inner_text("figure.image figcaption")
+    page.locator("#article-title").hover()
+    assert page.evaluate("() => window.__pwned === undefined")
+    assert not page.dialogs
+    page.goto(f"{served['base']}/search?" + urlencode({"q": "黔东南"}))
+    assert "<script>" in page.inner_text("ol.results")
+    assert page.evaluate("() => window.__pwned === undefined") and not page.dialogs
