@@ -137,7 +137,7 @@ def test_database_stopped_mid_crawl_loses_nothing(replica: Any, tmp_path: Path) 
     client.close()
     srv.stop()
     out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 5, out[-2000:] + err[-2000:]
+    assert proc.returncode == 7, out[-2000:] + err[-2000:]  # database unreachable, spooled
     assert "spooled" in out
     spool = tmp_path / "data" / "spool" / "articles.jsonl"
     assert spool.exists() and spool.stat().st_size > 0
