@@ -109,8 +109,11 @@ def resolve(me: dict[str, Any], group: Iterable[dict[str, Any]]) -> tuple[str | 
         # (never *me* itself: possible only if a date was edited since it was recorded)
         recorded = first.get("original")
         return str(recorded if recorded and recorded != me["url"] else first["url"]), []
+    # Copies already recorded as pointing to *me* are listed again: their article's
+    # relink may have died with a killed run (the index is written first), and
+    # setting near_duplicate_of to the same original twice is harmless.
     return None, sorted(str(doc["url"]) for doc in others
-                        if doc.get("original") in (None, doc["url"]))
+                        if doc.get("original") in (None, doc["url"], me["url"]))
 
 
 @dataclass(frozen=True)

@@ -220,11 +220,8 @@ def test_crawl_killed_during_a_database_flush_equals_a_clean_crawl(
         _kill_when(js_replica, tmp_path / "data", trap.tripped.is_set, mongodb_uri=trap.uri)
         trap.close()
         direct = f"{server.uri.rstrip('/')}/?directConnection=true"
-        # near_duplicate_of relinks made after a killed flush are not yet retried:
-        # issue 13, item 6 ("every write is durable or spooled").
         _finish_and_compare(js_replica, tmp_path / "data", clean,
-                            _left_behind(tmp_path / "data"), mongodb_uri=direct,
-                            known_gap="near_duplicate_of")
+                            _left_behind(tmp_path / "data"), mongodb_uri=direct)
     finally:
         trap.close()
         server.stop()
