@@ -65,6 +65,16 @@ DEDUP_THRESHOLD = 0.4
 DEDUP_SHINGLE = 12
 DEDUP_NUM_PERM = 128
 
+# --- many workers on one frontier (gzarchive crawl/worker --redis-url; crawler/fleet) ---
+FLEET_REDIS_URL = ""               # empty = one process, crawl state under DATA_DIR
+FLEET_NAME = "default"             # the frontier (keys gzarchive:NAME:*)
+FLEET_WORKER_ID = ""               # empty = host-pid-random
+FLEET_ROLE = "crawl"               # crawl: seeds and works; worker: joins
+FLEET_LEASE_SECONDS = 15.0         # a worker silent this long: its requests are reclaimed
+FLEET_POLL_INTERVAL = 0.5          # an idle worker looks for work this often
+FLEET_WAIT = False                 # stay when the frontier is empty
+FLEET_SHARED_THROTTLE = True       # one per-host delay for the fleet (crawler.throttle's)
+
 # --- politeness and robustness ----------------------------------------------------
 USER_AGENT = "gzarchive/0.1 (+https://github.com/gzarchive/gzarchive; archiving crawler)"
 ROBOTSTXT_OBEY = True

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from crawler.cli.common import EXIT_USAGE, CliError, add_common
+from crawler.cli.common import EXIT_STORE, EXIT_USAGE, CliError, add_common
 
 DEFAULT_SECTIONS = ("老外在貴州", "Hi,貴州!")
 ENTRY = "gzarchive crawl"
@@ -39,8 +39,18 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override a Scrapy setting (repeatable; checked against the "
                              "setting's type)")
+    add_fleet_options(parser)
     add_common(parser)
     parser.set_defaults(func=run)
+
+
+def add_fleet_options(parser: Any) -> None:
+    """--redis-url and --frontier: many workers on one frontier (crawler/fleet)."""
+    parser.add_argument("--redis-url", default=None, metavar="URL",
+                        help="share the frontier in Redis (redis://host:port/db) with "
+                             "`gzarchive worker`s; needs --mongodb-uri (default: one process)")
+    parser.add_argument("--frontier", default="default", metavar="NAME",
+                        help="the frontier's name in Redis (default: default)")
 
 
 def build_settings(args: argparse.Namespace) -> Any:
@@ -81,6 +91,16 @@ def build_settings(args: argparse.Namespace) -> Any:
     except SettingsError as exc:
         raise CliError(f"--set {exc}", EXIT_USAGE) from exc
     settings.setdict(overrides, priority="cmdline")
+    if getattr(args, "redis_url", None):
+        from crawler.fleet.setup import fleet_overrides
+
+        if not args.mongodb_uri:
+            raise CliError("--redis-url needs --mongodb-uri (MONGODB_URI): every worker "
+                           "writes to one MongoDB", EXIT_USAGE)
+        settings.setdict(fleet_overrides(settings, args.redis_url, getattr(
+            args, "fleet_role", "crawl"), args.frontier, getattr(args, "wait", False)),
+            priority="cmdline")
+        check_fleet(settings)
     try:
         check_components(settings)
         rendering.configure(settings, args.render)
@@ -89,6 +109,23 @@ def build_settings(args: argparse.Namespace) -> Any:
     except (ConfigError, rendering.BrowserNotFound) as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
     return settings
+
+
+def check_fleet(settings: Any) -> None:
+    """FLEET_* settings make sense and Redis answers (exit 2 / 7 otherwise)."""
+    import redis
+
+    from crawler.config import ConfigError
+    from crawler.fleet.config import FleetConfig
+
+    try:
+        config = FleetConfig.from_settings(settings)
+    except ConfigError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    try:
+        redis.Redis.from_url(config.redis_url, socket_connect_timeout=5).ping()
+    except (redis.RedisError, ValueError) as exc:
+        raise CliError(f"redis unreachable at {config.redis_url}: {exc}", EXIT_STORE) from exc
 
 
 def console_level(args: argparse.Namespace, settings: Any) -> str:

@@ -31,6 +31,8 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.settings import BaseSettings
 
+from crawler.fleet.lease import FrontierLease
+from crawler.fleet.setup import build_run_lock
 from crawler.logfile import install_file_logging
 from crawler.run.errors import DataDirError, RunError
 from crawler.run.exits import EXIT_INTERRUPTED, EXIT_LOCKED, Outcome, decide
@@ -81,7 +83,8 @@ class CrawlLifecycle:
     def __init__(self, crawler: Crawler, config: LifecycleConfig) -> None:
         self.crawler = crawler
         self.config = config
-        self.lock = RunLock(config.data_dir)
+        # In fleet mode (FLEET_REDIS_URL) the lock is the frontier's lease in Redis.
+        self.lock: RunLock | FrontierLease = build_run_lock(crawler, config.data_dir)
         self.started = datetime.now(UTC)
         self.log_file: Path | None = None
         self.outcome: Outcome | None = None

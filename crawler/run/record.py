@@ -23,6 +23,10 @@ def run_settings(settings: Any, entry: str) -> dict[str, Any]:
         "render": settings.get("PORTAL_RENDER"),
         "max_articles": settings.getint("PORTAL_MAX_ARTICLES"),
         "data_dir": settings.get("DATA_DIR"),
+        # fleet mode: which worker of which frontier (None: a single process)
+        "worker": settings.get("FLEET_WORKER_ID") if settings.get("FLEET_REDIS_URL") else None,
+        "frontier": settings.get("FLEET_NAME") if settings.get("FLEET_REDIS_URL") else None,
+        "role": settings.get("FLEET_ROLE") if settings.get("FLEET_REDIS_URL") else None,
     }
 
 

@@ -31,6 +31,7 @@ from crawler.extract.errors import ExtractionError
 from crawler.extract.listing import is_article_url
 from crawler.extract.nav import find_nav_links, find_section
 from crawler.failures import classify_failure
+from crawler.fleet.setup import build_crawl_state
 from crawler.items import ArticleItem, SectionLinkItem
 from crawler.report import CrawlReport
 from crawler.scope import Scope
@@ -89,7 +90,8 @@ class SectionSpider(scrapy.Spider):
         walk_config = WalkConfig.from_settings(crawler.settings)
         spider.incremental = walk_config.incremental
         state_path = Path(crawler.settings.get("DATA_DIR", "data")) / "state" / "crawl.sqlite"
-        spider.crawl_state = CrawlState(state_path)
+        # Shared in Redis when many workers crawl one frontier (FLEET_REDIS_URL).
+        spider.crawl_state = build_crawl_state(crawler, state_path)
         spider.walker = ListingWalker(spider, spider.crawl_state.walks, walk_config)
         crawler.signals.connect(spider._open_state, signal=signals.spider_opened)
         crawler.signals.connect(spider._close_state, signal=signals.spider_closed)

@@ -1,0 +1,242 @@
+"""End to end: many workers (subprocesses) on one Redis frontier and one MongoDB.
+
+``gzarchive crawl --redis-url`` seeds the frontier and works, ``gzarchive worker``
+processes join; the replica (both target sections, plain HTML listings) logs every
+request it serves. Checked: each URL fetched once across the fleet, every article
+stored once with its sections, the WARC files of all workers together hold every
+exchange and their merged CDXJ index finds an article's record; a worker killed
+(SIGKILL) mid-crawl loses nothing and ``frontier status`` shows what was reclaimed;
+the per-host delay holds for the fleet, not per worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from pymongo import MongoClient
+from warcio.archiveiterator import ArchiveIterator
+
+from tests.helpers import ROOT, export, run_cli
+from tests.redis_fixtures import frontier_name, redis_client, redis_url  # noqa: F401
+from tests.replica.config import ReplicaConfig
+from tests.replica.replica import Replica
+from tests.replica.server import ARTICLE, LogEntry
+
+pytestmark = [pytest.mark.slow]
+
+LEASE = 3  # seconds: a killed worker's requests are reclaimed this long after it died
+FAST = ("--set", "AUTOTHROTTLE_ENABLED=False", "--set", f"FLEET_LEASE_SECONDS={LEASE}",
+        "--set", "PROGRESS_INTERVAL=2")
+
+
+@pytest.fixture(scope="module")
+def fleet_replica() -> Iterator[Replica]:
+    rep = Replica(ReplicaConfig(js_section=None)).start()
+    try:
+        yield rep
+    finally:
+        rep.stop()
+
+
+@pytest.fixture
+def mongo(tmp_path: Path) -> Iterator[str]:
+    """A MongoDB of its own (SecantusDB server) for each fleet test."""
+    uri = os.environ.get("MONGODB_URI")
+    if uri:
+        pytest.skip("the fleet tests start their own store per test")
+    from secantus import SecantusDBServer
+
+    server = SecantusDBServer(storage_path=str(tmp_path / "mongo"), sync_on_commit=True,
+                              replica_set_name=None)
+    server.start()
+    try:
+        yield f"{server.uri.rstrip('/')}/?directConnection=true"
+    finally:
+        server.stop()
+
+
+def _start(command: str, rep: Replica, data: Path, redis_url: str, name: str,  # noqa: F811
+           mongo: str, *extra: str) -> subprocess.Popen[str]:
+    args = [sys.executable, "-m", "crawler", command, "--data-dir", str(data),
+            "--redis-url", redis_url, "--frontier", name, "--mongodb-uri", mongo, *FAST,
+            *extra]
+    if command == "crawl":
+        args += ["--portal-url", rep.url]
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _fleet(rep: Replica, data: Path, redis_url: str, name: str, mongo: str,  # noqa: F811
+           workers: int, *extra: str) -> list[subprocess.Popen[str]]:
+    """The seeding crawl, then *workers* workers once the frontier is seeded."""
+    client = redis.Redis.from_url(redis_url)
+    procs = [_start("crawl", rep, data, redis_url, name, mongo, *extra)]
+    deadline = time.time() + 60
+    while not client.exists(f"gzarchive:{name}:config"):
+        assert procs[0].poll() is None, procs[0].communicate()
+        assert time.time() < deadline, "the crawl never seeded the frontier"
+        time.sleep(0.05)
+    procs += [_start("worker", rep, data, redis_url, name, mongo, *extra)
+              for _ in range(workers)]
+    return procs
+
+
+def _finish(procs: list[subprocess.Popen[str]], timeout: float = 240) -> list[str]:
+    outs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, (proc.args[3], out[-2000:], err[-3000:])
+        outs.append(out + err)
+    return outs
+
+
+def _fetched(log: list[LogEntry]) -> Counter[str]:
+    """Paths served, robots.txt aside (each worker process reads it once)."""
+    return Counter(e.path for e in log if e.path != "/robots.txt")
+
+
+def _warc_exchanges(data: Path) -> dict[str, list[tuple[str, str]]]:
+    """WARC file -> (target URI, record type) of its response/revisit records."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for path in sorted((data / "warc").glob("*.warc.gz")):
+        with path.open("rb") as fh:
+            out[path.name] = [(r.rec_headers.get_header("WARC-Target-URI"), r.rec_type)
+                              for r in ArchiveIterator(fh)
+                              if r.rec_type in ("response", "revisit")]
+    return out
+
+
+def _check_store(rep: Replica, data: Path, mongo: str) -> list[dict[str, Any]]:
+    articles = export(data, mongodb_uri=mongo)
+    urls = [a["url"] for a in articles]
+    assert len(urls) == len(set(urls)), "an article is stored twice"
+    truth = {t["url"]: t for t in rep.ground_truth()}
+    assert sorted(set(truth) - set(urls)) == [], "articles missing"
+    assert sorted(set(urls) - set(truth)) == []
+    for article in articles:
+        want = truth[article["url"]]
+        assert article["sections"] == sorted(want["sections"]), article["url"]
+        assert article["title"] == want["title"]
+        assert article["body"] == want["body"]
+    return articles
+
+
+def _replay(data: Path, url: str) -> bytes:
+    """The response record of *url* found through the merged CDXJ index, read back."""
+    proc = run_cli("warc", "index", "--data-dir", str(data))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for line in (data / "warc" / "index.cdxj").read_text(encoding="utf-8").splitlines():
+        _key, _ts, body = line.split(" ", 2)
+        entry = json.loads(body)
+        if entry.get("url") == url and entry.get("status") == "200":
+            with (data / "warc" / entry["filename"]).open("rb") as fh:
+                fh.seek(int(entry["offset"]))
+                record = next(iter(ArchiveIterator(fh)))
+                assert record.rec_headers.get_header("WARC-Target-URI") == url
+                return bytes(record.content_stream().read())
+    raise AssertionError(f"{url} not in the merged index")
+
+
+def test_three_workers_fetch_each_url_once_and_store_every_article_once(
+        fleet_replica: Replica, tmp_path: Path, redis_url: str,  # noqa: F811
+        frontier_name: str, mongo: str) -> None:  # noqa: F811
+    rep = fleet_replica
+    start = len(rep.log)
+    data = tmp_path / "data"
+    # A polite pace (0.1 s per request to the host, fleet-wide) leaves the workers time
+    # to start and join before the seeding crawl has done it all.
+    procs = _fleet(rep, data, redis_url, frontier_name, mongo, 2,
+                   "--set", "DOWNLOAD_DELAY=0.1")
+    _finish(procs)
+    log = rep.log[start:]
+    fetched = _fetched(log)
+    twice = {path: n for path, n in fetched.items() if n > 1}
+    assert not twice, f"fetched more than once: {twice}"
+    articles = _check_store(rep, data, mongo)
+    # Every worker worked, and wrote WARC files of its own.
+    exchanges = _warc_exchanges(data)
+    assert len(exchanges) >= 2, sorted(exchanges)
+    archived = Counter(uri for records in exchanges.values() for uri, _ in records)
+    served = {rep.url + e.path for e in log}
+    assert served - set(archived) == set(), "exchanges missing from the WARC files"
+    assert all(n == 1 for uri, n in archived.items() if not uri.endswith("/robots.txt"))
+    story = next(a for a in articles if a["body"])
+    html = _replay(data, story["url"])
+    assert story["title"].encode("utf-8") in html or story["title"] in html.decode("gb18030",
+                                                                                  "replace")
+    # crawl_runs: one document per process, each naming its worker.
+    with MongoClient(mongo) as client:
+        runs = list(client["gzarchive"]["crawl_runs"].find())
+    roles = Counter((r.get("settings") or {}).get("role") for r in runs)
+    pages = {(r.get("settings") or {}).get("worker"): (r.get("counts") or {}).get("pages")
+             for r in runs}
+    print("pages per worker:", pages)
+    assert roles == {"crawl": 1, "worker": 2} and len(pages) == 3, runs
+    assert sum(pages.values()) == len(log)
+    assert sum(1 for n in pages.values() if n) >= 2, pages
+
+
+def test_a_killed_worker_loses_nothing_and_status_shows_the_reclaimed_requests(
+        fleet_replica: Replica, tmp_path: Path, redis_url: str,  # noqa: F811
+        frontier_name: str, mongo: str) -> None:  # noqa: F811
+    rep = fleet_replica
+    start = len(rep.log)
+    data = tmp_path / "data"
+    # MONGODB_BATCH_SIZE large: the victim dies with stored-looking articles unflushed.
+    procs = _fleet(rep, data, redis_url, frontier_name, mongo, 2,
+                   "--set", "MONGODB_BATCH_SIZE=100", "--set", "DOWNLOAD_DELAY=0.05")
+    victim = procs[1]
+    client = redis.Redis.from_url(redis_url)
+    key = f"gzarchive:{frontier_name}:"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        articles = sum(bool(ARTICLE.match(e.path)) for e in rep.log[start:])
+        busy = [k for k in client.scan_iter(match=key + "held:*") if client.hlen(k)]
+        if articles >= 12 and busy:
+            break
+        time.sleep(0.02)
+    assert victim.poll() is None, "the worker ended before it could be killed"
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    _finish([procs[0], procs[2]])
+    _check_store(rep, data, mongo)
+    status = run_cli("frontier", "status", "--redis-url", redis_url, "--frontier",
+                     frontier_name, "--json")
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)
+    assert doc["reclaimed"] > 0 and doc["queued"] == 0 and doc["in_flight"] == 0, doc
+    dead = [w for w in doc["workers"] if w["reclaimed"]]
+    assert len(dead) == 1 and not dead[0]["alive"], doc["workers"]
+    text = run_cli("frontier", "status", "--redis-url", redis_url, "--frontier",
+                   frontier_name)
+    assert f"reclaimed {doc['reclaimed']}" in text.stdout, text.stdout
+
+
+def test_the_per_host_delay_holds_across_workers(
+        fleet_replica: Replica, tmp_path: Path, redis_url: str,  # noqa: F811
+        frontier_name: str, mongo: str) -> None:  # noqa: F811
+    rep = fleet_replica
+    delay = 0.25
+    start = len(rep.log)
+    procs = _fleet(rep, tmp_path / "data", redis_url, frontier_name, mongo, 2,
+                   "--max-articles", "12", "--set", f"DOWNLOAD_DELAY={delay}")
+    _finish(procs)
+    times = sorted(e.time for e in rep.log[start:] if e.path != "/robots.txt")
+    assert len(times) > 20
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    # Served times: the reserved start plus a varying few ms of transfer and parsing.
+    assert min(gaps) >= delay * 0.8, sorted(gaps)[:5]
+    span = times[-1] - times[0]
+    assert span >= delay * (len(times) - 1) * 0.9
