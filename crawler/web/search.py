@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 PER_PAGE = 20
 #: Rows read past the current page to count the results ("more than N" past it).
-COUNT_AHEAD = 200
+COUNT_AHEAD = 30
 EXPORT_CHUNK = 100
 MAX_PAGE = 500
 
