@@ -79,10 +79,11 @@ def _start(command: str, rep: Replica, data: Path, redis_url: str, name: str,  #
 
 
 def _fleet(rep: Replica, data: Path, redis_url: str, name: str, mongo: str,  # noqa: F811
-           workers: int, *extra: str) -> list[subprocess.Popen[str]]:
-    """The seeding crawl, then *workers* workers once the frontier is seeded."""
+           workers: int, *extra: str, seed: tuple[str, ...] = ()) -> list[subprocess.Popen[str]]:
+    """The seeding crawl (options *seed* of its own), then *workers* workers once the
+    frontier is seeded."""
     client = redis.Redis.from_url(redis_url)
-    procs = [_start("crawl", rep, data, redis_url, name, mongo, *extra)]
+    procs = [_start("crawl", rep, data, redis_url, name, mongo, *extra, *seed)]
     deadline = time.time() + 60
     while not client.exists(f"gzarchive:{name}:config"):
         assert procs[0].poll() is None, procs[0].communicate()
@@ -202,11 +203,14 @@ def test_a_killed_worker_loses_nothing_and_status_shows_the_reclaimed_requests(
     key = f"gzarchive:{frontier_name}:"
     deadline = time.time() + 120
     while time.time() < deadline:
+        # Killed once it served a dozen articles and holds requests of its own.
+        workers = {w.decode(): json.loads(v) for w, v in client.hgetall(key + "workers").items()}
+        mine = [w for w, info in workers.items() if info.get("pid") == victim.pid]
         articles = sum(bool(ARTICLE.match(e.path)) for e in rep.log[start:])
-        busy = [k for k in client.scan_iter(match=key + "held:*") if client.hlen(k)]
-        if articles >= 12 and busy:
+        if mine and articles >= 12 and (client.hlen(f"{key}held:{mine[0]}")
+                                        + client.hlen(f"{key}inflight:{mine[0]}")) >= 3:
             break
-        time.sleep(0.02)
+        time.sleep(0.01)
     assert victim.poll() is None, "the worker ended before it could be killed"
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
@@ -217,6 +221,7 @@ def test_a_killed_worker_loses_nothing_and_status_shows_the_reclaimed_requests(
     assert status.returncode == 0, status.stderr
     doc = json.loads(status.stdout)
     assert doc["reclaimed"] > 0 and doc["queued"] == 0 and doc["in_flight"] == 0, doc
+    print("frontier status after the kill:", doc)
     dead = [w for w in doc["workers"] if w["reclaimed"]]
     assert len(dead) == 1 and not dead[0]["alive"], doc["workers"]
     text = run_cli("frontier", "status", "--redis-url", redis_url, "--frontier",
@@ -231,7 +236,7 @@ def test_the_per_host_delay_holds_across_workers(
     delay = 0.25
     start = len(rep.log)
     procs = _fleet(rep, tmp_path / "data", redis_url, frontier_name, mongo, 2,
-                   "--max-articles", "12", "--set", f"DOWNLOAD_DELAY={delay}")
+                   "--set", f"DOWNLOAD_DELAY={delay}", seed=("--max-articles", "12"))
     _finish(procs)
     times = sorted(e.time for e in rep.log[start:] if e.path != "/robots.txt")
     assert len(times) > 20
