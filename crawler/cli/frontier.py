@@ -13,7 +13,7 @@ import argparse
 import json
 from typing import Any
 
-from crawler.cli.common import EXIT_LOCKED, EXIT_STORE, CliError
+from crawler.cli.common import EXIT_LOCKED, EXIT_STORE, CliError, add_common
 
 
 def add_parser(sub: Any) -> None:
@@ -32,6 +32,7 @@ def add_parser(sub: Any) -> None:
         else:
             p.add_argument("--force", action="store_true",
                            help="clear even while workers are alive")
+        add_common(p)  # every command takes them; the frontier is in Redis only
         p.set_defaults(func=run)
 
 

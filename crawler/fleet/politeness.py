@@ -7,7 +7,7 @@ request first reserves a start time in Redis for its host: one Lua script reads 
 host's "next allowed" time, takes max(now, next) and moves "next" on by the slot's
 delay, on Redis's clock, so no two requests of the fleet to a host start closer than
 the delay. The request waits (without blocking the reactor) until its time. A delay of
-0 (politeness off) skips Redis. Fleet mode turns off RANDOMIZE_DOWNLOAD_DELAY: a local
+0 (politeness off) skips Redis. Fleet mode sets DOWNLOAD_DELAY_JITTER to 0: a local
 jitter would start a request later than its reserved time, closer to the next one's.
 Stats: ``fleet/politeness/waits``, ``fleet/politeness/waited_ms``.
 """

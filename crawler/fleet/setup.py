@@ -30,7 +30,7 @@ def fleet_overrides(settings: BaseSettings, redis_url: str, role: str,
         "SCHEDULER": "crawler.fleet.queue.FleetScheduler",
         "DUPEFILTER_CLASS": "crawler.fleet.queue.FleetDupeFilter",
         "REDIS_URL": redis_url,
-        "RANDOMIZE_DOWNLOAD_DELAY": False,
+        "DOWNLOAD_DELAY_JITTER": 0,
         "EXTENSIONS": extensions, "SPIDER_MIDDLEWARES": spider_mw,
         "DOWNLOADER_MIDDLEWARES": downloader_mw,
     }
