@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 from scrapy.http import HtmlResponse
-from scrapy.settings import Settings
 
 from crawler.config import ConfigError
 from crawler.throttle import BACKOFF, EVIDENCE, OTHER, ThrottleConfig
+from tests.helpers import project_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_SECONDS = 2.0
@@ -96,7 +96,8 @@ PROBE = '''
 import json, sys, time
 from scrapy import Request, Spider, signals
 from scrapy.crawler import CrawlerProcess
-from scrapy.settings import Settings
+
+from tests.helpers import project_settings
 
 BASE, DATA, FIRST = sys.argv[1], sys.argv[2], sys.argv[3]
 REST = json.loads(sys.argv[4])
@@ -118,11 +119,9 @@ class ThrottleProbe(Spider):
         pass
 
 
-settings = Settings()
-settings.setmodule("crawler.settings", priority="project")
-settings.setdict({"DATA_DIR": DATA, "WARC_DIR": DATA + "/warc", "ITEM_PIPELINES": {},
-                  "PORTAL_URL": BASE, "PORTAL_RENDER": "never", "LOG_LEVEL": "INFO"},
-                 priority="cmdline")
+# The probe yields no items (no store to open) and fetches no listing (no browser).
+settings = project_settings(DATA_DIR=DATA, WARC_DIR=DATA + "/warc", ITEM_PIPELINES={},
+                            PORTAL_URL=BASE, PORTAL_RENDER="never", LOG_LEVEL="INFO")
 process = CrawlerProcess(settings)
 crawler = process.create_crawler(ThrottleProbe)
 trajectory = []
@@ -222,13 +221,6 @@ def test_robots_crawl_delay_is_a_floor(server: _Server, tmp_path: Path) -> None:
 
 
 # ---- the policy alone, at the project's settings ------------------------------------------
-def project_settings(**overrides: Any) -> Settings:
-    settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
-    settings.setdict(overrides, priority="cmdline")
-    return settings
-
-
 def answer(status: int, size: int = 100) -> HtmlResponse:
     return HtmlResponse("http://example.org/", status=status, body=b"x" * size)
 

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scrapy.settings import Settings
 from warcio.archiveiterator import ArchiveIterator
 
 from crawler import rendering
 from crawler.cli.common import EXIT_USAGE, CliError
 from crawler.urls import canonicalize
-from tests.helpers import crawl, export
+from tests.helpers import crawl, export, project_settings
 from tests.replica.config import HI_GZ, LAOWAI, ReplicaConfig
 from tests.replica.replica import Replica
 
@@ -180,25 +179,19 @@ def test_render_never_reports_needs_rendering(js_replica: Replica, tmp_path: Pat
 
 
 # -- configuration (no browser needed) ---------------------------------------------------------
-def _settings() -> Settings:
-    settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
-    return settings
-
-
 def test_configure_never_installs_no_handler() -> None:
-    settings = _settings()
+    settings = project_settings()
     assert rendering.configure(settings, "never") is None
     assert not rendering.is_enabled(settings)
 
 
 def test_configure_without_browser(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rendering, "find_chromium", lambda configured=None: None)
-    settings = _settings()
+    settings = project_settings()
     assert rendering.configure(settings, "auto") is None
     assert not rendering.is_enabled(settings)
     with pytest.raises(rendering.BrowserNotFound, match="apt-get install -y chromium"):
-        rendering.configure(_settings(), "always")
+        rendering.configure(project_settings(), "always")
 
 
 def test_cli_always_without_browser_is_a_usage_error(monkeypatch: pytest.MonkeyPatch,
@@ -217,7 +210,7 @@ def test_cli_always_without_browser_is_a_usage_error(monkeypatch: pytest.MonkeyP
 
 @needs_chromium
 def test_configure_bounds_the_browser_and_aborts_unneeded_requests() -> None:
-    settings = _settings()
+    settings = project_settings()
     settings.set("PLAYWRIGHT_MAX_PAGES_PER_CONTEXT", 0)
     assert rendering.configure(settings, "auto") is not None
     assert rendering.is_enabled(settings)
@@ -233,7 +226,7 @@ class _Req:
 
 
 def test_abort_policy() -> None:
-    policy = rendering.AbortPolicy.from_settings(_settings())
+    policy = rendering.AbortPolicy.from_settings(project_settings())
     page = "http://gz.cri.cn/higz/index.html"
     assert policy(_Req("http://gz.cri.cn/f/a.woff2", "font"))  # type: ignore[arg-type]
     assert policy(_Req("http://gz.cri.cn/v/a.mp4", "media"))  # type: ignore[arg-type]
@@ -241,7 +234,7 @@ def test_abort_policy() -> None:
     assert policy(_Req("https://www.google-analytics.com/collect", "xhr"))  # type: ignore[arg-type]
     for kind in ("document", "script", "xhr", "fetch", "stylesheet", "image"):
         assert not policy(_Req(page, kind)), kind  # type: ignore[arg-type]
-    settings = _settings()
+    settings = project_settings()
     settings.set("RENDER_ABORT_RESOURCE_TYPES", ["font", "fetch"])
     from crawler.config import ConfigError
 
