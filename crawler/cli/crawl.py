@@ -53,6 +53,16 @@ def add_fleet_options(parser: Any) -> None:
                         help="the frontier's name in Redis (default: default)")
 
 
+def with_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """*args* completed with the parser's defaults: programmatic callers (tests, the
+    benchmarks) may pass a Namespace that lacks options added since they were written."""
+    from crawler.cli import build_parser
+
+    merged = vars(build_parser().parse_args(["crawl"]))
+    merged.update(vars(args))
+    return argparse.Namespace(**merged)
+
+
 def build_settings(args: argparse.Namespace) -> Any:
     """The crawl's settings; a bad option or setting is a CliError (exit 2)."""
     from scrapy.settings import Settings
@@ -62,6 +72,7 @@ def build_settings(args: argparse.Namespace) -> Any:
     from crawler.run.errors import SettingsError
     from crawler.run.settings_check import check_components, check_settings, parse_pairs
 
+    args = with_defaults(args)
     if args.max_articles < 0:
         raise CliError("--max-articles must be >= 0", EXIT_USAGE)
     if args.all and args.sections:
