@@ -29,7 +29,13 @@ from storage.mongo.server import CACHE_ENV, default_cache_size
 from storage.mongo.spool import Spool
 from storage.mongo.terms import query_terms, terms_for
 from storage.mongo.writer import BatchWriter
-from tests.mongo_fixtures import mongo_client, mongo_db, mongo_uri  # noqa: F401
+from tests.mongo_fixtures import (  # noqa: F401
+    mongo_client,
+    mongo_db,
+    mongo_uri,
+    store_config,
+    store_server,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BJ = timezone(timedelta(hours=8))
@@ -219,18 +225,29 @@ def test_spool_round_trip(tmp_path: Path) -> None:
     assert ops[0].now == NOW1 and ops[2].now == NOW2
 
 
-def test_outage_mid_crawl_loses_nothing(tmp_path: Path) -> None:
-    from secantus import SecantusDBServer
+def _writer(repo: ArticleRepository | None, spool: Spool, uri: str,
+            **options: Any) -> tuple[BatchWriter, list[float]]:
+    """A BatchWriter as the store pipeline builds it (MONGODB_BATCH_SIZE,
+    MONGODB_RETRIES, the default backoff), with its pauses recorded, not slept."""
+    config = store_config(uri)
+    waits: list[float] = []
+    writer = BatchWriter(repo, spool, batch_size=config.batch_size, retries=config.retries,
+                         sleep=waits.append, **options)
+    return writer, waits
 
+
+def test_outage_mid_crawl_loses_nothing(tmp_path: Path) -> None:
     store = str(tmp_path / "store")
-    server = SecantusDBServer(storage_path=store, sync_on_commit=True, replica_set_name=None)
+    server = store_server(store)
     server.start()
     spool = Spool(tmp_path / "spool.jsonl")
-    with open_database(f"{server.uri}?directConnection=true", tmp_path,
-                       server_selection_timeout_ms=300) as (_c, db):
+    uri = f"{server.uri}?directConnection=true"
+    # A short server selection: each attempt on the stopped server waits this long.
+    with open_database(uri, tmp_path, server_selection_timeout_ms=300,
+                       write_concern=store_config(uri).write_concern) as (_c, db):
         repo = ArticleRepository(db)
         repo.ensure_indexes()
-        writer = BatchWriter(repo, spool, batch_size=4, retries=2, backoff=0.01)
+        writer, waits = _writer(repo, spool, uri)
         for n in range(1, 5):
             writer.add(article(n))
         assert writer.flush().result.new == 4
@@ -241,7 +258,10 @@ def test_outage_mid_crawl_loses_nothing(tmp_path: Path) -> None:
         down = writer.flush().result
         assert down.spooled == 6 and down.new == 0 and spool.count() == 6
         assert writer.totals.new == 4 and writer.totals.spooled == 6
-    server = SecantusDBServer(storage_path=store, sync_on_commit=True, replica_set_name=None)
+        # MONGODB_RETRIES retries, each after twice the pause before, then the spool
+        retries = store_config(uri).retries
+        assert waits == [0.5 * 2 ** n for n in range(retries)]
+    server = store_server(store)
     server.start()
     try:
         with open_database(f"{server.uri}?directConnection=true", tmp_path) as (_c, db):
@@ -260,13 +280,14 @@ def test_outage_mid_crawl_loses_nothing(tmp_path: Path) -> None:
 
 def test_writer_without_store_spools(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.jsonl")
-    writer = BatchWriter(None, spool, batch_size=2)
-    assert writer.add(article(1)) is False and writer.add(article(2)) is True
+    writer, waits = _writer(None, spool, "mongodb://127.0.0.1:9/")
+    batch = writer.batch_size  # MONGODB_BATCH_SIZE: add() says when a batch is waiting
+    assert [writer.add(article(n)) for n in range(1, batch + 1)] == [False] * (batch - 1) + [True]
     report = writer.flush()
-    assert report.result == UpsertResult(errors=2, spooled=2,
-                                         failed=[article(1)["url"], article(2)["url"]])
+    urls = [article(n)["url"] for n in range(1, batch + 1)]
+    assert report.result == UpsertResult(errors=batch, spooled=batch, failed=urls)
     assert report.spooled and not report.written and not report.lost
-    assert spool.count() == 2
+    assert spool.count() == batch and not waits  # no store: nothing to retry
 
 
 def _free_port() -> int:
@@ -280,13 +301,10 @@ def _free_port() -> int:
 def test_journal_keeps_every_kind_of_write_in_order(tmp_path: Path) -> None:
     """Merges, relinks and run records spooled behind the articles they follow; the
     server back, the probe replays them before any new write; replay is idempotent."""
-    from secantus import SecantusDBServer
-
     port, store = _free_port(), str(tmp_path / "store")
 
     def server() -> Any:
-        srv = SecantusDBServer(port=port, storage_path=store, sync_on_commit=True,
-                               replica_set_name=None)
+        srv = store_server(store, port)  # restarted where the writer's client reconnects
         srv.start()
         return srv
 
@@ -294,11 +312,14 @@ def test_journal_keeps_every_kind_of_write_in_order(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool.jsonl")
     uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
     try:
-        with open_database(uri, tmp_path, server_selection_timeout_ms=300) as (_c, db):
+        # A short server selection: each attempt on the stopped server waits this long.
+        with open_database(uri, tmp_path, server_selection_timeout_ms=300,
+                           write_concern=store_config(uri).write_concern) as (_c, db):
             repo = ArticleRepository(db)
             repo.ensure_indexes()
-            writer = BatchWriter(repo, spool, batch_size=10, retries=1, backoff=0.01,
-                                 probe_interval=0.0)
+            # probe_interval 0: the restarted server is probed at the next flush, not
+            # 30 s later as in a crawl (the probe's timing is not what this tests).
+            writer, _waits = _writer(repo, spool, uri, probe_interval=0.0)
             writer.add(article(1))
             assert [op.kind for op in writer.flush().written] == ["upsert"]
             srv.stop()
