@@ -23,6 +23,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from storage.warc.verify import verify_directory
+from tests.helpers import project_crawler, project_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,6 +118,7 @@ import json, sys
 from scrapy import Request, Spider
 from scrapy.crawler import CrawlerProcess
 from crawler.archive.signals import archive_outlinks
+from tests.helpers import project_settings
 
 BASE, DATA = sys.argv[1], sys.argv[2]
 
@@ -148,21 +150,15 @@ class ArchiveTestSpider(Spider):
         return {"url": response.url, "status": response.status,
                 "warc": response.meta.get("warc_record")}
 
-process = CrawlerProcess(settings={
-    "REMOTE_CONTROL_ENABLED": False,
-    "TELNETCONSOLE_ENABLED": False,
-    "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
-    "RETRY_ENABLED": False,
-    "ROBOTSTXT_OBEY": True,
-    "HTTPERROR_ALLOW_ALL": True,
-    "CONCURRENT_REQUESTS": 1,
-    "LOG_LEVEL": "INFO",
-    "USER_AGENT": "gzarchive-test/1.0",
-    "DOWNLOADER_MIDDLEWARES": {"crawler.archive.middleware.WarcArchiveMiddleware": 950},
-    "WARC_DIR": DATA + "/warc",
-    "WARC_OPERATOR": "tests",
-    "FEEDS": {DATA + "/items.jsonl": {"format": "jsonlines"}},
-})
+# The project's settings (throttle, robots.txt, retry middleware, fingerprinter,
+# WARC capture), less what this spider is not: it yields plain dicts (no store) and
+# renders nothing. One request at a time keeps the order the revisit checks rely on
+# (the same payload again, the 304 after its 200); /error answers 500 every time, so
+# retries would only add their backoff (they are crawler/retry.py's tests).
+process = CrawlerProcess(project_settings(
+    DATA_DIR=DATA, WARC_DIR=DATA + "/warc", PORTAL_URL=BASE, PORTAL_RENDER="never",
+    ITEM_PIPELINES={}, FEEDS={DATA + "/items.jsonl": {"format": "jsonlines"}},
+    HTTPERROR_ALLOW_ALL=True, CONCURRENT_REQUESTS=1, RETRY_ENABLED=False))
 crawler = process.create_crawler(ArchiveTestSpider)
 process.crawl(crawler)
 process.start()
@@ -220,8 +216,9 @@ def test_files_closed_and_indexed(crawl: dict[str, Any]) -> None:
     first = crawl["records"][0]
     assert first["type"] == "warcinfo"
     info = first["payload"].decode()
-    assert "http-header-user-agent: gzarchive-test/1.0" in info
-    assert "robots: obey" in info and "operator: tests" in info
+    settings = project_settings()
+    assert f"http-header-user-agent: {settings['USER_AGENT']}" in info
+    assert "robots: obey" in info and f"operator: {settings['WARC_OPERATOR']}" in info
 
 
 def test_every_server_request_has_a_pair(crawl: dict[str, Any]) -> None:
@@ -308,13 +305,22 @@ def test_verify_clean(crawl: dict[str, Any]) -> None:
 
 # --------------------------------------------------------------- without a crawl
 def _middleware(tmp_path: Path, **settings: Any) -> Any:
-    from scrapy.utils.test import get_crawler
-
     from crawler.archive.middleware import WarcArchiveMiddleware
 
-    crawler = get_crawler(settings_dict={"WARC_DIR": str(tmp_path / "warc"), **settings})
+    crawler = project_crawler(WARC_DIR=str(tmp_path / "warc"), DATA_DIR=str(tmp_path),
+                              **settings)
     crawler.stats.open_spider()
     return WarcArchiveMiddleware.from_crawler(crawler)
+
+
+def test_warcinfo_describes_the_crawl_users_run(tmp_path: Path) -> None:
+    settings = project_settings()
+    info = _middleware(tmp_path).warcinfo()
+    assert info["isPartOf"] == settings["BOT_NAME"] == "gzarchive"
+    assert info["http-header-user-agent"] == settings["USER_AGENT"]
+    assert info["operator"] == settings["WARC_OPERATOR"] and info["operator"]
+    assert info["robots"] == "obey" and info["autothrottle"] == "True"
+    assert info["software"].startswith("gzarchive/")
 
 
 def test_disabled_raises_not_configured(tmp_path: Path) -> None:
