@@ -1,7 +1,11 @@
-"""storage.warc without Scrapy: writer, digests, recovery, index, verify, WACZ, replay."""
+"""storage.warc without a crawl: writer, digests, recovery, index, verify, WACZ, replay.
+
+Writers are opened as the crawl opens them (the project's WARC_* settings and the
+middleware's warcinfo); only record ids, dates, host and pid are fixed."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import itertools
 import json
@@ -15,6 +19,8 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from crawler.archive.config import WarcConfig
+from crawler.archive.middleware import WarcArchiveMiddleware
 from storage.warc.digests import DigestIndex
 from storage.warc.errors import ToolNotFound, WarcWriterClosed
 from storage.warc.exchange import HttpExchange
@@ -29,18 +35,30 @@ from storage.warc.writer import (
     WarcWriter,
     sha1_digest,
 )
+from tests.helpers import project_crawler
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 GZ_BODY = gzip.compress("<html><body>貴州 page</body></html>".encode(), mtime=0)
 
 
-def make_writer(directory: Path, max_size: int = 10**9,
+@functools.cache
+def project_warc() -> tuple[WarcConfig, dict[str, str]]:
+    """The WARC_* settings users get and the warcinfo fields a crawl at them writes."""
+    crawler = project_crawler()
+    config = WarcConfig.from_settings(crawler.settings)
+    return config, WarcArchiveMiddleware(crawler, config).warcinfo()
+
+
+def make_writer(directory: Path, max_size: int | None = None,
                 on_close: Callable[[Path], None] | None = None) -> WarcWriter:
+    """A writer as the crawl opens one (WARC_PREFIX, WARC_MAX_SIZE, its warcinfo),
+    with fixed record ids, dates, host and pid; *max_size* only for rotation tests."""
+    config, warcinfo = project_warc()
     ids = itertools.count()
     ticks = itertools.count()
     return WarcWriter(
-        directory, "test", max_size, {"software": "gzarchive-test", "operator": "me"},
-        on_close=on_close,
+        directory, config.prefix, config.max_size if max_size is None else max_size,
+        warcinfo, on_close=on_close,
         clock=lambda: T0 + timedelta(seconds=next(ticks)),
         record_id_factory=lambda: f"<urn:uuid:00000000-0000-0000-0000-{next(ids):012d}>",
         hostname="host-a", pid=4242)
@@ -73,17 +91,21 @@ def test_exchange_records(tmp_path: Path) -> None:
     writer = make_writer(tmp_path)
     loc = writer.write_exchange(exchange())
     assert writer.current_path is not None
-    assert writer.current_path.name == "test-20260102030405678-00000-host_a-4242.warc.gz.open"
+    prefix = project_warc()[0].prefix
+    assert writer.current_path.name == \
+        f"{prefix}-20260102030405678-00000-host_a-4242.warc.gz.open"
     assert not list(tmp_path.glob("*.warc.gz"))
     writer.close()
     with pytest.raises(WarcWriterClosed):
         writer.write_exchange(exchange())
-    path = tmp_path / "test-20260102030405678-00000-host_a-4242.warc.gz"
+    path = tmp_path / f"{prefix}-20260102030405678-00000-host_a-4242.warc.gz"
     assert loc.file == path.name and path.exists()
     records = read_records(path)
     assert [r[0] for r in records] == ["warcinfo", "response", "request"]
     info, resp, req = records
-    assert b"software: gzarchive-test" in info[2]
+    warcinfo = project_warc()[1]
+    for name in ("software", "operator", "http-header-user-agent", "robots"):
+        assert f"{name}: {warcinfo[name]}\r\n".encode() in info[2], name
     assert info[1]["WARC-Filename"] == path.name
     assert resp[3] == loc.offset and loc.record_id == resp[1]["WARC-Record-ID"]
     assert resp[1]["WARC-Concurrent-To"] == req[1]["WARC-Record-ID"]
@@ -144,6 +166,7 @@ def test_revisits_and_companions(tmp_path: Path) -> None:
 
 def test_rotation(tmp_path: Path) -> None:
     closed: list[Path] = []
+    # a 1,500-byte WARC_MAX_SIZE: a few records a file, so six exchanges rotate
     writer = make_writer(tmp_path, max_size=1500, on_close=closed.append)
     locations = [writer.write_exchange(exchange(f"/p{i}")) for i in range(6)]
     writer.close()
@@ -235,7 +258,7 @@ def test_digest_index(tmp_path: Path) -> None:
 
 
 def test_index_lines_and_merge(tmp_path: Path) -> None:
-    writer = make_writer(tmp_path, max_size=1500, on_close=update_index)
+    writer = make_writer(tmp_path, max_size=1500, on_close=update_index)  # several files
     locs = [writer.write_exchange(exchange(f"/p{i}")) for i in range(4)]
     writer.close()
     lines = (tmp_path / "index.cdxj").read_text().splitlines()
@@ -336,7 +359,7 @@ def _has_pywb() -> bool:
 @pytest.mark.skipif(not _has_pywb(), reason="pywb not installed (see storage/warc/replay.py)")
 def test_replay_with_pywb(tmp_path: Path) -> None:
     warc_dir = tmp_path / "warc"
-    writer = WarcWriter(warc_dir, "test", 10**9, {"software": "t"}, on_close=update_index)
+    writer = make_writer(warc_dir, on_close=update_index)
     writer.write_exchange(exchange("/a", headers=[("Content-Type", "text/html"),
                                                   ("Content-Encoding", "gzip")]))
     writer.close()
