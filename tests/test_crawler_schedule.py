@@ -269,3 +269,25 @@ def test_executable_is_absolute() -> None:
     prefix = schedule.crawl_executable()
     assert os.path.isabs(prefix[0])
     assert prefix[1:] in ([], ["-m", "crawler"])
+
+
+def test_no_crontab_program_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   tmp_path: Path) -> None:
+    # A PATH without crontab, as on a machine without the Debian package `cron`.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, out, err = run(["schedule", "install", "--every", "0 3 * * *",
+                          "--data-dir", str(tmp_path / "data")], capsys)
+    assert code == EXIT_USAGE
+    assert err.strip().count("\n") == 0 and "no crontab program" in err and "cron" in err
+    assert not (tmp_path / "data").exists()
+
+
+def test_no_crontab_program_through_the_cli(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "crawler", "schedule", "show", "--data-dir",
+                           str(tmp_path / "data")], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "Traceback" not in proc.stderr

@@ -165,8 +165,14 @@ def next_runs(expr: str, count: int = NEXT_RUNS,
 # -- the crontab -------------------------------------------------------------------------
 
 def open_crontab(path: Path | None) -> Any:
+    import shutil
+
     from crontab import CronTab
 
+    if path is None and shutil.which("crontab") is None:
+        # Not an internal error: the machine lacks cron (Debian package `cron`).
+        raise CliError("no crontab program: install cron (`apt-get install -y cron`) or "
+                       "write to a file with --crontab-file FILE", EXIT_USAGE)
     try:
         if path is None:
             return CronTab(user=True)
