@@ -84,6 +84,15 @@ def test_open_database_durable_write_concern(mongo_uri: str, tmp_path: Path) -> 
     assert not (tmp_path / "db").exists()  # an external URI leaves no embedded files
 
 
+def test_server_selection_timeout_of_the_uri_is_kept(mongo_uri: str,  # noqa: F811
+                                                     tmp_path: Path) -> None:
+    sep = "&" if "?" in mongo_uri else "?"
+    with open_database(f"{mongo_uri}{sep}serverSelectionTimeoutMS=1234", tmp_path) as (c, _db):
+        assert c.options.server_selection_timeout == 1.234
+    with open_database(mongo_uri, tmp_path, server_selection_timeout_ms=4321) as (c, _db):
+        assert c.options.server_selection_timeout == 4.321
+
+
 def test_open_database_unreachable(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable) as info:
         with open_database("mongodb://u:secret@127.0.0.1:9/", tmp_path,

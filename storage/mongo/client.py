@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from pymongo import MongoClient, WriteConcern
 from pymongo.database import Database
@@ -31,6 +32,11 @@ def redact(uri: str) -> str:
     return re.sub(r"(mongodb(?:\+srv)?://[^:/@]+):[^@]*@", r"\1:***@", uri)
 
 
+def _uri_sets(uri: str, option: str) -> bool:
+    """Whether the URI's query gives *option* (MongoDB option names ignore case)."""
+    return any(key.lower() == option.lower() for key, _ in parse_qsl(urlsplit(uri).query))
+
+
 @contextmanager
 def open_database(uri: str | None, data_dir: Path | str, db_name: str = "gzarchive", *,
                   server_selection_timeout_ms: int = 5000, idle_seconds: float = 3.0,
@@ -40,8 +46,11 @@ def open_database(uri: str | None, data_dir: Path | str, db_name: str = "gzarchi
     """Yield ``(client, database)``; ``uri`` None means the embedded store of ``data_dir``.
 
     *write_concern* (a WriteConcern, or MONGODB_WRITE_CONCERN's text) overrides the URI's;
-    neither: journaled ``w=1``. *event_listeners*: pymongo monitoring listeners. Raises BadWriteConcern for a bad or contradictory one,
-    StoreUnavailable (one-line message) when the server cannot be reached.
+    neither: journaled ``w=1``. *server_selection_timeout_ms* applies unless the URI
+    gives its own ``serverSelectionTimeoutMS`` (a keyword would override the URI's).
+    *event_listeners*: pymongo monitoring listeners. Raises BadWriteConcern for a bad or
+    contradictory one, StoreUnavailable (one-line message) when the server cannot be
+    reached.
     """
     if isinstance(write_concern, WriteConcern):
         concern = write_concern
@@ -54,10 +63,12 @@ def open_database(uri: str | None, data_dir: Path | str, db_name: str = "gzarchi
             lease = stack.enter_context(
                 EmbeddedServer.acquire(data_dir, idle_seconds=idle_seconds))
             uri = lease.uri
+        timeout: dict[str, Any] = (
+            {} if _uri_sets(uri, "serverSelectionTimeoutMS")
+            else {"serverSelectionTimeoutMS": server_selection_timeout_ms})
         try:
             client: MongoClient[dict[str, Any]] = MongoClient(
-                uri, tz_aware=True, appname="gzarchive",
-                serverSelectionTimeoutMS=server_selection_timeout_ms,
+                uri, tz_aware=True, appname="gzarchive", **timeout,
                 event_listeners=list(event_listeners),
                 **writeconcern.client_options(concern))
         except (PyMongoError, ValueError, TypeError) as exc:
