@@ -22,6 +22,10 @@ What each response becomes:
 - responses flagged ``"cached"`` (HTTP cache) and requests with
   ``meta["warc_skip"]`` are not archived; images neither when WARC_ARCHIVE_IMAGES=False.
 
+How a request and its response become an exchange (headers as sent, truncation) is
+crawler/archive/capture.py; the warcinfo fields are crawler/archive/warcinfo.py;
+recovery of crashed files and indexing of closed ones, crawler/archive/upkeep.py.
+
 Exchanges made outside the downloader (the sub-requests of a page rendered in the
 browser, crawler/archive/browser.py) come in through :meth:`archive_exchange`, under
 the same revisit and digest-index rules.
@@ -47,16 +51,9 @@ archive/warc/recovery/in_use.
 from __future__ import annotations
 
 import logging
-import socket
 from collections import OrderedDict
-from datetime import UTC, datetime
-from http import HTTPStatus
-from importlib import metadata
 from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import urlsplit
 
-import scrapy
-import warcio
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
@@ -70,9 +67,11 @@ from storage.warc.writer import (
     sha1_digest,
 )
 
+from .capture import META_DATE, exchange_of, skip_reason, stamp_request
 from .config import WarcConfig
 from .signals import outlinks_found
 from .upkeep import ClosedFileIndexer, recover_at_start
+from .warcinfo import warcinfo_fields
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -81,40 +80,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_META_DATE = "_warc_date"
-_META_HEADERS = "_warc_request_headers"
 _RECENT_MAX = 20_000
-
-
-def _software_version() -> str:
-    try:
-        return metadata.version("gzarchive")
-    except metadata.PackageNotFoundError:
-        return "0.1.0"
-
-
-def _pairs(headers: Any) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for key, values in headers.items():
-        name = key.decode("latin-1") if isinstance(key, bytes) else str(key)
-        for value in values:
-            out.append((name, value.decode("latin-1") if isinstance(value, bytes) else str(value)))
-    return out
-
-
-def _http_version(protocol: str | None) -> str:
-    if not protocol:
-        return "HTTP/1.1"
-    if protocol.lower() in ("h2", "http/2", "http/2.0"):
-        return "HTTP/2"
-    return protocol
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
 
 
 class WarcArchiveMiddleware:
@@ -142,28 +108,8 @@ class WarcArchiveMiddleware:
 
     # ------------------------------------------------------------ lifecycle
     def warcinfo(self) -> dict[str, str]:
-        """Fields of the warcinfo record that starts each file."""
-        s = self.crawler.settings
-        spider = getattr(self.crawler, "spider", None)
-        return {
-            "software": f"gzarchive/{_software_version()} (Scrapy {scrapy.__version__}; "
-                        f"warcio {getattr(warcio, '__version__', '?')})",
-            "format": "WARC File Format 1.0",
-            "conformsTo": "http://bibnum.bnf.fr/WARC/WARC_ISO_28500_version1_latestdraft.pdf",
-            "hostname": socket.gethostname(),
-            "operator": self.config.operator,
-            "isPartOf": str(s.get("BOT_NAME") or ""),
-            "description": f"spider {getattr(spider, 'name', '?')}",
-            "http-header-user-agent": str(s.get("USER_AGENT") or ""),
-            "robots": "obey" if s.getbool("ROBOTSTXT_OBEY") else "ignore",
-            "download-delay": str(s.get("DOWNLOAD_DELAY")),
-            "concurrent-requests": str(s.get("CONCURRENT_REQUESTS")),
-            "concurrent-requests-per-domain": str(s.get("CONCURRENT_REQUESTS_PER_DOMAIN")),
-            "autothrottle": str(s.getbool("AUTOTHROTTLE_ENABLED")),
-            "download-maxsize": str(s.get("DOWNLOAD_MAXSIZE")),
-            "archive-images": str(self.config.archive_images),
-            "portal-url": str(s.get("PORTAL_URL") or ""),
-        }
+        """Fields of the warcinfo record that starts each file (crawler/archive/warcinfo.py)."""
+        return warcinfo_fields(self.crawler, self.config)
 
     def open(self) -> None:
         """Recover crashed files, open the digest index and the (lazy) writer."""
@@ -219,20 +165,8 @@ class WarcArchiveMiddleware:
 
     # -------------------------------------------------------------- requests
     def process_request(self, request: Request) -> None:
-        request.meta[_META_DATE] = datetime.now(UTC)
-        request.meta[_META_HEADERS] = self._request_headers(request)
+        stamp_request(request)
         return None
-
-    @staticmethod
-    def _request_headers(request: Request) -> list[tuple[str, str]]:
-        headers = _pairs(request.headers)
-        names = {k.lower() for k, _ in headers}
-        if "host" not in names:
-            netloc = urlsplit(request.url).netloc.rpartition("@")[2]
-            headers.insert(0, ("Host", netloc))
-        if request.body and "content-length" not in names:
-            headers.append(("Content-Length", str(len(request.body))))
-        return headers
 
     def process_exception(self, request: Request, exception: BaseException) -> None:
         if not isinstance(exception, IgnoreRequest):
@@ -242,7 +176,7 @@ class WarcArchiveMiddleware:
     def process_response(self, request: Request, response: Response) -> Response:
         if self.writer is None:
             return response
-        why = self._skip_reason(request, response)
+        why = skip_reason(request, response, self.config.archive_images)
         if why:
             self.stats.inc_value(f"archive/warc/skipped/{why}")
             return response
@@ -261,39 +195,6 @@ class WarcArchiveMiddleware:
         finally:
             self._update_stats(self.writer)
         return response
-
-    def _skip_reason(self, request: Request, response: Response) -> str | None:
-        if request.meta.get("warc_skip"):
-            return "meta"
-        if "cached" in response.flags:
-            return "cached"
-        if not self.config.archive_images:
-            ctype = response.headers.get(b"Content-Type", b"") or b""
-            if request.meta.get("portal_kind") == "image" or ctype.startswith(b"image/"):
-                return "image"
-        return None
-
-    def _exchange(self, request: Request, response: Response) -> HttpExchange:
-        truncated = None
-        if "dataloss" in response.flags:
-            truncated = "disconnect"
-        elif "download_stopped" in response.flags:
-            truncated = "length"
-        ip = getattr(response, "ip_address", None)
-        return HttpExchange(
-            url=response.url,
-            method=request.method,
-            request_headers=request.meta.get(_META_HEADERS) or self._request_headers(request),
-            request_body=request.body or b"",
-            http_version=_http_version(getattr(response, "protocol", None)),
-            status=response.status,
-            reason=_reason(response.status),
-            response_headers=_pairs(response.headers),
-            body=response.body,
-            date=request.meta.get(_META_DATE) or datetime.now(UTC),
-            ip_address=str(ip) if ip else None,
-            truncated=truncated,
-        )
 
     def _remember(self, url: str, location: RecordLocation) -> None:
         self._recent[url] = location
@@ -316,7 +217,7 @@ class WarcArchiveMiddleware:
             self._update_stats(self.writer)
 
     def _archive_exchange(self, request: Request, response: Response) -> None:
-        location = self._write(self._exchange(request, response))
+        location = self._write(exchange_of(request, response))
         request.meta["warc_record"] = location.as_meta()
 
     def _write(self, ex: HttpExchange) -> RecordLocation:
@@ -357,7 +258,7 @@ class WarcArchiveMiddleware:
             return
         location = self.writer.write_conversion(
             response.url, response.body, "text/html", prior.record_id,
-            date=request.meta.get(_META_DATE))
+            date=request.meta.get(META_DATE))
         self.stats.inc_value("archive/warc/conversions")
         request.meta["warc_record"] = {"file": prior.file, "offset": prior.offset}
         request.meta["warc_conversion"] = location.as_meta()
