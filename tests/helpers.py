@@ -76,8 +76,10 @@ def export(data_dir: Path, *extra: str, mongodb_uri: str | None = None) -> list[
 
 def crawl(portal_url: str, data_dir: Path, *extra: str,
           mongodb_uri: str | None = None) -> subprocess.CompletedProcess[str]:
-    args = ["crawl", "--portal-url", portal_url, "--data-dir", str(data_dir),
-            "--set", "AUTOTHROTTLE_ENABLED=False", "--set", "PROGRESS_INTERVAL=2", *extra]
+    """``gzarchive crawl`` of *portal_url* into *data_dir* at the settings users get
+    (crawler/settings.py: the recovering throttle, timeouts, batch sizes): a test that
+    needs another value passes it in *extra*, with a comment saying why."""
+    args = ["crawl", "--portal-url", portal_url, "--data-dir", str(data_dir), *extra]
     if mongodb_uri:
         args += ["--mongodb-uri", mongodb_uri]
     return run_cli(*args)

@@ -94,6 +94,7 @@ def test_external_mongodb_uri(replica: Any, mongo_uri: str, tmp_path: Path) -> N
 
 
 def test_unreachable_portal_exits_with_clear_message(tmp_path: Path) -> None:
+    # Nothing listens there: retrying only adds RETRY_BACKOFF_* pauses to the same answer.
     proc = crawl("http://127.0.0.1:9", tmp_path, "--set", "RETRY_TIMES=0")
     assert proc.returncode == 3
     assert "portal unreachable" in proc.stderr

@@ -15,6 +15,7 @@ import pytest
 from pymongo import MongoClient
 
 from tests.helpers import ROOT, crawl, export, run_cli
+from tests.mongo_fixtures import store_server
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +77,7 @@ def test_query_while_a_crawl_runs_on_the_embedded_store(replica: Any, tmp_path: 
     env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
     running = subprocess.Popen(
         [sys.executable, "-m", "crawler", "crawl", "--portal-url", replica.url, "--data-dir",
-         str(tmp_path), "--set", "DOWNLOAD_DELAY=0.05", "--set", "AUTOTHROTTLE_ENABLED=False"],
+         str(tmp_path)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         answers = []
@@ -106,26 +107,24 @@ def _free_port() -> int:
 
 
 def test_database_stopped_mid_crawl_loses_nothing(replica: Any, tmp_path: Path) -> None:
-    from secantus import SecantusDBServer
-
     if os.environ.get("MONGODB_URI"):
         pytest.skip("needs a server the test can stop")
     port = _free_port()
     storage = tmp_path / "mongo"
 
     def server() -> Any:
-        srv = SecantusDBServer(port=port, storage_path=str(storage), sync_on_commit=True,
-                               replica_set_name=None)
+        srv = store_server(str(storage), port)  # restarted where the crawl's client looks
         srv.start()
         return srv
 
     srv = server()
+    # The crawl runs at the project's settings (MONGODB_BATCH_SIZE, MONGODB_RETRIES, the
+    # throttle); only the store is the test's: its URI's 1 s server selection makes each
+    # write attempt on the stopped server fail in 1 s instead of 5.
     uri = f"mongodb://127.0.0.1:{port}/?directConnection=true&serverSelectionTimeoutMS=1000"
     env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
     args = [sys.executable, "-m", "crawler", "crawl", "--portal-url", replica.url,
-            "--data-dir", str(tmp_path / "data"), "--mongodb-uri", uri,
-            "--set", "MONGODB_BATCH_SIZE=3", "--set", "MONGODB_RETRIES=1",
-            "--set", "DOWNLOAD_DELAY=0.1", "--set", "AUTOTHROTTLE_ENABLED=False"]
+            "--data-dir", str(tmp_path / "data"), "--mongodb-uri", uri]
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     client: MongoClient[dict[str, Any]] = MongoClient(uri)

@@ -135,8 +135,7 @@ def test_sigkill_mid_crawl_then_resume(tmp_path: Path, kill_at: int) -> None:
     rep = Replica(ReplicaConfig(js_section=None)).start()
     try:
         args = [sys.executable, "-m", "crawler", "crawl", "--portal-url", rep.url,
-                "--data-dir", str(tmp_path), "--set", "AUTOTHROTTLE_ENABLED=False",
-                "--set", "CONCURRENT_REQUESTS_PER_DOMAIN=1", "--set", "DOWNLOAD_DELAY=0.05"]
+                "--data-dir", str(tmp_path)]
         env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
         proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
