@@ -15,12 +15,13 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from storage.mongo import search as _search
+from storage.mongo.counters import Counters, Counts, Tally, delta
 from storage.mongo.postings import COLLECTION as POSTINGS_COLLECTION
 from storage.mongo.postings import Postings
 from storage.mongo.terms import terms_for, to_simplified
@@ -98,6 +99,11 @@ def _content_hash(doc: Mapping[str, Any]) -> str:
     return hashlib.sha256(to_simplified(text).encode("utf-8")).hexdigest()
 
 
+def _transient(exc: OperationFailure) -> bool:
+    """A failure a retry may cure (the caller retries), not a refused document."""
+    return exc.has_error_label("RetryableWriteError") or exc.code in (91, 189, 11600, 11602)
+
+
 def _merge_lists(*lists: Iterable[Any]) -> list[Any]:
     out: list[Any] = []
     for items in lists:
@@ -117,6 +123,7 @@ class ArticleRepository:
         self.postings = Postings(db[POSTINGS_COLLECTION])
         self.meta: Collection[dict[str, Any]] = db[META_COLLECTION]
         self.query = _search.ArticleQuery(self.articles, self.postings, self.meta)
+        self.counts = Counters(self.meta, self.articles)
 
     def ensure_indexes(self) -> None:
         """Create the indexes (idempotent: an existing identical index is left alone).
@@ -132,6 +139,7 @@ class ArticleRepository:
             self._migrate_postings(sorted(legacy))
         if self.meta.find_one({"_id": "articles"}) is None:
             Timeline.rebuild(self.meta, self.articles)
+        self.counts.ensure()
 
     def _migrate_postings(self, legacy_indexes: list[str]) -> None:
         logger.warning("migrating the article store: building search_postings, dropping %s",
@@ -192,23 +200,32 @@ class ArticleRepository:
                   "near_duplicate_of": 1}
         existing = {d["url"]: d for d in self.articles.find({"url": {"$in": list(batch)}},
                                                             wanted)}
-        ops: list[UpdateOne] = []
-        kinds: list[str] = []
+        ops: list[InsertOne[dict[str, Any]] | UpdateOne] = []
+        bulk_urls: list[str] = []
+        singles: list[tuple[str, dict[str, Any], Tally | None]] = []
+        kinds: dict[str, str] = {}
+        tallies: dict[str, Tally] = {}
         revisions: list[dict[str, Any]] = []
         postings: dict[str, tuple[datetime | None, list[str]]] = {}
         for url, doc in batch.items():
             old = existing.get(url)
-            add = {"sections": {"$each": doc.pop("sections")}, "urls": {"$each": doc.pop("urls")}}
+            sections, urls = doc.pop("sections"), doc.pop("urls")
+            add = {"sections": {"$each": sections}, "urls": {"$each": urls}}
             if old is None:
-                kinds.append("new")
+                # An insert, not an upsert: one racing with another writer's insert of
+                # the same URL is refused (unique index) and retried as a known article,
+                # so exactly one write counts the article.
+                kinds[url] = "new"
                 postings[url] = (doc["published_at"], self._terms(doc))
-                update: dict[str, Any] = {
-                    "$set": {**doc, "last_seen": now},
-                    "$setOnInsert": {"first_seen": now, "revision_count": 0, "revised_at": None},
-                    "$addToSet": add}
-            elif old.get("content_hash") == doc["content_hash"]:
-                grows = bool(set(add["sections"]["$each"]) - set(old.get("sections") or [])
-                             or set(add["urls"]["$each"]) - set(old.get("urls") or []))
+                tallies[url] = Tally.at(doc["published_at"], sections)
+                ops.append(InsertOne({**doc, "sections": sections, "urls": urls,
+                                      "first_seen": now, "last_seen": now,
+                                      "revision_count": 0, "revised_at": None}))
+                bulk_urls.append(url)
+                continue
+            if old.get("content_hash") == doc["content_hash"]:
+                grows_sections = bool(set(sections) - set(old.get("sections") or []))
+                grows = grows_sections or bool(set(urls) - set(old.get("urls") or []))
                 same: dict[str, Any] = {"last_seen": now}
                 # A copy checked for near-duplicates after one stored unchecked (the
                 # index was down): its link is news; an unchecked None never erases one.
@@ -216,46 +233,85 @@ class ArticleRepository:
                 if original is not None and original != old.get("near_duplicate_of"):
                     same["near_duplicate_of"] = original
                     grows = True
-                kinds.append("updated" if grows else "unchanged")
-                update = {"$set": same, "$addToSet": add}
-            else:
-                kinds.append("revised")
-                revision = {k: old.get(k) for k in REVISION_FIELDS}
-                revision["archived_at"] = old.get("revised_at") or old.get("first_seen")
-                revision["superseded_at"] = now
-                revisions.append(revision)
-                postings[url] = (doc["published_at"], self._terms(doc))
-                update = {"$set": {**doc, "last_seen": now, "revised_at": now},
-                          "$inc": {"revision_count": 1}, "$addToSet": add}
-            ops.append(UpdateOne({"url": url}, update, upsert=True))
+                kinds[url] = "updated" if grows else "unchanged"
+                update: dict[str, Any] = {"$set": same, "$addToSet": add}
+                if not grows_sections:  # cannot change the counts: batched
+                    ops.append(UpdateOne({"url": url}, update))
+                    bulk_urls.append(url)
+                else:
+                    singles.append((url, update, None))
+                continue
+            kinds[url] = "revised"
+            revision = {k: old.get(k) for k in REVISION_FIELDS}
+            revision["archived_at"] = old.get("revised_at") or old.get("first_seen")
+            revision["superseded_at"] = now
+            revisions.append(revision)
+            postings[url] = (doc["published_at"], self._terms(doc))
+            update = {"$set": {**doc, "last_seen": now, "revised_at": now},
+                      "$inc": {"revision_count": 1}, "$addToSet": add}
+            singles.append((url, update, Tally.at(doc["published_at"], ())))
         if revisions:
             self._insert_revisions(revisions)
         # Postings before articles: a retry redoes both, and an article is never
         # stored without being searchable.
         self.postings.replace(postings)
+        failed = self._write_batch(ops, bulk_urls, kinds, tallies)
+        # Writes that may change an article's sections or month, one by one: the
+        # document each changed (its before-image) says exactly what the counts gain.
+        for url, update, moved_to in singles:
+            try:
+                before = self.articles.find_one_and_update(
+                    {"url": url}, update, projection={"_id": 0, "sections": 1,
+                                                      "published_at": 1},
+                    upsert=True, return_document=ReturnDocument.BEFORE)
+            except OperationFailure as exc:
+                if _transient(exc):
+                    raise
+                failed.add(url)
+                logger.warning("article %s not written: %s", url, exc)
+                continue
+            was = Tally.of(before)
+            month = moved_to.month if moved_to else (was.month if was else "unknown")
+            added = set(update["$addToSet"]["sections"]["$each"])
+            self.counts.owe(delta(was, Tally(month, (was.sections if was else frozenset())
+                                             | added)))
+        self.counts.flush()
         result = UpsertResult()
-        failed: set[int] = set()
-        urls = list(batch)
-        try:
-            self.articles.bulk_write(ops, ordered=False)
-        except BulkWriteError as exc:
-            details = exc.details
-            if details.get("writeConcernErrors"):
-                raise  # not known to be durable: the whole batch must be retried
-            for error in details.get("writeErrors", []):
-                failed.add(int(error["index"]))
-                logger.warning("article %s not written: %s", urls[int(error["index"])],
-                               error.get("errmsg"))
-        for i, kind in enumerate(kinds):
-            if i in failed:
+        for url, kind in kinds.items():
+            if url in failed:
                 result.errors += 1
-                result.failed.append(urls[i])
+                result.failed.append(url)
             else:
                 setattr(result, kind, getattr(result, kind) + 1)
         dates = [doc["published_at"] for url, doc in batch.items()
                  if url in postings and doc["published_at"] is not None]
         Timeline.record(self.meta, dates, result.new)
         return result
+
+    def _write_batch(self, ops: list[InsertOne[dict[str, Any]] | UpdateOne], urls: list[str],
+                     kinds: Mapping[str, str], tallies: Mapping[str, Tally]) -> set[str]:
+        """One unordered ``bulk_write``; the URLs refused. Inserts that landed are owed
+        to the counts (also when the write concern failed: they are on the server, and
+        their retry finds them stored)."""
+        failed: set[str] = set()
+        if not ops:
+            return failed
+        concern_failed: BulkWriteError | None = None
+        try:
+            self.articles.bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                failed.add(urls[int(error["index"])])
+                logger.warning("article %s not written: %s", urls[int(error["index"])],
+                               error.get("errmsg"))
+            if exc.details.get("writeConcernErrors"):
+                concern_failed = exc  # not known to be durable: the batch is retried
+        for url in urls:
+            if kinds[url] == "new" and url not in failed:
+                self.counts.owe(delta(None, tallies[url]))
+        if concern_failed is not None:
+            raise concern_failed
+        return failed
 
     def _insert_revisions(self, revisions: list[dict[str, Any]]) -> None:
         try:
@@ -284,14 +340,33 @@ class ArticleRepository:
         update = {"$set": {"last_seen": now or datetime.now(UTC)},
                   "$addToSet": {"sections": {"$each": list(sections)},
                                 "urls": {"$each": list(urls)}}}
-        return self.articles.update_one({"url": url}, update).matched_count
+        return 0 if self._merge(url, update, sections) is None else 1
 
     def add_sections(self, url: str, sections: Sequence[str],
                      urls: Sequence[str] = ()) -> int:
         """Merge late section memberships (and URLs) into an article: 1 if it changed."""
         update = {"$addToSet": {"sections": {"$each": list(sections)},
                                 "urls": {"$each": list(urls)}}}
-        return self.articles.update_one({"url": url}, update).modified_count
+        before = self._merge(url, update, sections)
+        if before is None:
+            return 0
+        return int(bool(set(sections) - set(before.get("sections") or [])
+                        or set(urls) - set(before.get("urls") or [])))
+
+    def _merge(self, url: str, update: Mapping[str, Any],
+               sections: Sequence[str]) -> dict[str, Any] | None:
+        """Apply a membership merge; the document as it was (None: no such article),
+        its new sections counted."""
+        before = self.articles.find_one_and_update(
+            {"url": url}, update, projection={"_id": 0, "sections": 1, "urls": 1,
+                                              "published_at": 1},
+            return_document=ReturnDocument.BEFORE)
+        if before is not None:
+            was = Tally.of(before)
+            assert was is not None
+            self.counts.owe(delta(was, Tally(was.month, was.sections | set(sections))))
+            self.counts.flush()
+        return before
 
     # -- reads -------------------------------------------------------------------
     def get(self, url: str) -> dict[str, Any] | None:
@@ -336,8 +411,20 @@ class ArticleRepository:
     def count(self) -> int:
         return self.articles.count_documents({})
 
+    def kept_counts(self) -> Counts:
+        """The counts per month and (month, section): the kept ones (counters.py),
+        or, while a store has none yet (being migrated), counted by a scan."""
+        return self.counts.load() or self.counts.scan()
+
+    def count_by_month_section(self) -> dict[tuple[str, str], int]:
+        """(month YYYY-MM Beijing time or "unknown", section) -> articles."""
+        return self.kept_counts().by_month_section
+
     def count_by_section(self) -> dict[str, int]:
         """Number of articles per section label (an article may be in several)."""
+        kept = self.counts.load()
+        if kept is not None:
+            return kept.by_section
         rows = self.articles.aggregate([
             {"$unwind": "$sections"},
             {"$group": {"_id": "$sections", "n": {"$sum": 1}}},
@@ -346,6 +433,9 @@ class ArticleRepository:
 
     def count_by_month(self) -> dict[str, int]:
         """Number of articles per publication month (YYYY-MM, Beijing time; "unknown")."""
+        kept = self.counts.load()
+        if kept is not None:
+            return kept.by_month
         rows = self.articles.aggregate([
             {"$group": {"_id": {"$dateToString": {"format": "%Y-%m", "date": "$published_at",
                                                   "timezone": "+08:00"}},
