@@ -22,6 +22,7 @@ every write is journaled (``w=1, j=True``) as in a crawl.
     .venv/bin/python benchmarks/mongo_store.py [--articles 500] [--sizes 2000]
         [--queries 50] [--limit 20] [--budget 600] [--query-budget 90] [--seed 1]
         [--store DIR] [--skip-writes] [--skip-search] [--verbose]
+        [--stats-sizes 10000,100000]
 
 The default run takes ~5 minutes on 2 busy cores: SecantusDB indexes ~20-30 articles/s
 here, because each carries ~930 postings keys (~35-45 ms per article; without them
@@ -30,6 +31,10 @@ bounds the seconds spent bulk-loading; search is then measured at the size reach
 100k takes over an hour of loading). ``--store DIR`` keeps the SecantusDB store, so a
 later run with ``--skip-writes`` measures search without reloading (it resumes loading
 where the store stopped). ``--query-budget`` bounds the seconds of queries per size.
+3. Stats (``--stats-sizes``): articles without postings are bulk-loaded (~1,500/s) into
+   their own database, then ``count_by_section`` + ``count_by_month`` are timed by
+   scanning (the counts document removed: the previous layout), the recount a migration
+   runs, and the same reads from the kept counts (checked equal to the scan).
 """
 
 from __future__ import annotations
@@ -57,8 +62,9 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage.mongo.articles import BEIJING, ArticleRepository  # noqa: E402
+from storage.mongo.articles import ARTICLE_INDEXES, BEIJING, ArticleRepository  # noqa: E402
 from storage.mongo.client import DURABLE, open_database  # noqa: E402
+from storage.mongo.counters import LIVE_ID, STAGING_ID  # noqa: E402
 from storage.mongo.search import index_terms  # noqa: E402
 from storage.mongo.server import production_server  # noqa: E402
 from storage.mongo.timeline import Timeline  # noqa: E402
@@ -217,6 +223,34 @@ def insert_new(repo: ArticleRepository, docs: list[dict[str, Any]], now: datetim
             raise
     Timeline.record(repo.meta, [d["published_at"] for d in stored if d["published_at"]],
                     len(stored))
+
+
+def insert_plain(repo: ArticleRepository, docs: list[dict[str, Any]], now: datetime) -> None:
+    """Store new articles as upsert_many leaves them, without their search postings
+    (what ``stats`` reads needs none: loading is then ~50x faster)."""
+    stored = []
+    for doc in repo._prepare(docs).values():
+        doc.update(first_seen=now, last_seen=now, revision_count=0, revised_at=None)
+        stored.append(doc)
+    try:
+        repo.articles.insert_many(stored, ordered=False)
+    except BulkWriteError as exc:
+        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+            raise
+
+
+def load_plain(repo: ArticleRepository, factory: ArticleFactory, upto: int) -> int:
+    """Insert postings-less articles until the collection holds ``upto`` (resumable)."""
+    have = repo.articles.estimated_document_count()
+    factory.count = max(factory.count, have)
+    now = datetime.now(UTC)
+    while have < upto:
+        k = min(500, upto - have)
+        insert_plain(repo, [factory.article() for _ in range(k)], now)
+        have += k
+        if have % 10_000 < k:
+            print(f"  ... {have:,} loaded", file=sys.stderr, flush=True)
+    return have
 
 
 # -- database ------------------------------------------------------------------------
@@ -443,6 +477,36 @@ def bench_search(open_db: Callable[[str], Any], factory: ArticleFactory, sizes: 
     return lines
 
 
+# -- 3. stats -------------------------------------------------------------------------
+def bench_stats(open_db: Callable[[str], Any], factory: ArticleFactory,
+                sizes: list[int]) -> list[str]:
+    """``gzarchive stats`` the previous way (aggregates over every article) and from the
+    kept counts, on articles without postings (stats reads none; loading is ~50x faster)."""
+    repo = ArticleRepository(open_db("stats"))
+    repo.articles.create_indexes(ARTICLE_INDEXES)
+    lines = []
+    for size in sizes:
+        have = load_plain(repo, factory, size)
+        repo.meta.delete_many({"_id": {"$in": [LIVE_ID, STAGING_ID]}})  # previous layout
+        t = time.perf_counter()
+        scanned = (repo.count_by_section(), repo.count_by_month())
+        scan_ms = 1000 * (time.perf_counter() - t)
+        t = time.perf_counter()
+        repo.counts.recount(progress=lambda *_: None)  # what the migration does
+        recount_s = time.perf_counter() - t
+        times = []
+        for _ in range(7):
+            t = time.perf_counter()
+            kept = (repo.count_by_section(), repo.count_by_month())
+            times.append(1000 * (time.perf_counter() - t))
+        assert kept == scanned, "kept counts differ from the scan"
+        lines.append(f"{have:>8,}  stats by scanning {scan_ms:7.0f} ms; from kept counts "
+                     f"median {statistics.median(times):5.1f} ms, max {max(times):5.1f} ms; "
+                     f"recount (migration) {recount_s:.1f} s")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=500, help="articles per write test")
@@ -464,6 +528,9 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="print each query's time")
     parser.add_argument("--skip-writes", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
+    parser.add_argument("--stats-sizes", default="",
+                        help="also time gzarchive stats (scan vs kept counts) at these "
+                             "sizes, e.g. 10000,100000 (articles without postings)")
     args = parser.parse_args()
     sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip())
 
@@ -490,6 +557,12 @@ def main() -> int:
                   f"script), find(search=..., limit={args.limit})")
             bench_search(open_db, factory, sizes, args.queries, args.limit, args.budget,
                          args.query_budget, data_path, args.verbose)
+        stats_sizes = sorted(int(s.replace("_", "")) for s in args.stats_sizes.split(",")
+                             if s.strip())
+        if stats_sizes:
+            print("3. gzarchive stats: counts per section and month (by scanning, as "
+                  "before; from the kept counts)")
+            bench_stats(open_db, ArticleFactory(args.seed), stats_sizes)
     return 0
 
 
