@@ -20,6 +20,7 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "== apt: installing redis-server (gzarchive worker/frontier, the fleet tests)"
+  apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
 
