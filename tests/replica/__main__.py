@@ -1,4 +1,5 @@
-"""``python -m tests.replica --port 8000 [--profile default|js|faults|full]``: serve by hand."""
+"""``python -m tests.replica --port 8000 [--profile default|js|faults|full] [--articles N]
+[--latency-ms MS] [--memory]``: serve by hand."""
 
 from __future__ import annotations
 
@@ -17,12 +18,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--articles", type=int, default=23, help="articles per target section")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="add this latency to every answer (benchmarks; implies --memory)")
+    parser.add_argument("--memory", action="store_true",
+                        help="render every answer once and serve it from memory (benchmarks)")
     parser.add_argument("--url-file", help="write the base URL to this file once serving")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     options: dict = {**PROFILES[args.profile], "port": args.port, "host": args.host,
                      "seed": args.seed, "articles_per_section": args.articles}
     rep = Replica(ReplicaConfig(**options)).start()
+    if args.memory or args.latency_ms:
+        from .bench import serve_from_memory
+        serve_from_memory(rep, args.latency_ms / 1000)
     print(f"replica ({args.profile}) serving {rep.url}/  ({len(rep.ground_truth())} target articles)",
           flush=True)
     if args.url_file:
