@@ -153,7 +153,8 @@ def main() -> int:
     replica = Replica(ReplicaConfig(**PROFILES["js"],  # type: ignore[arg-type]
                                     articles_per_section=max(12, args.articles // 2))).start()
     router = serve_from_memory(replica, 0.0)
-    paths = sorted(k for k in router._cache if not k.startswith("/gate/"))
+    paths = sorted(k for k, r in router._cache.items()
+                   if r.status == 200 and not k.startswith("/gate/"))
     base = replica.url
     truth = {canonical(a["url"].removeprefix(base)) for a in replica.ground_truth()}
     bare = throughput(router, base, paths)
