@@ -42,8 +42,11 @@ SETTINGS = ("--set", "MONGODB_BATCH_SIZE=5")
 VOLATILE = ("first_seen", "last_seen", "warc")
 STATIC = f"/{section_by_label(LAOWAI).slug}/index"
 RENDERED = f"/api/list?section={section_by_label(HI_GZ).api}&"
-# An OP_MSG whose command is {update: "articles", ...}: the store's bulk upsert.
-UPSERT = b"\x02update\x00\x09\x00\x00\x00articles\x00"
+# An OP_MSG whose command is {insert: "articles"} or {update: "articles"}: the store's
+# batched write (new articles are inserted, known ones updated).
+ARTICLE_WRITES = (b"\x02insert\x00\x09\x00\x00\x00articles\x00",
+                  b"\x02update\x00\x09\x00\x00\x00articles\x00")
+WRITE_LEN = len(ARTICLE_WRITES[0])
 
 
 def _served(prefix: str, k: int) -> Callable[[list[LogEntry]], bool]:
@@ -123,11 +126,11 @@ class FlushTrap:
         tail = b""
         try:
             while data := src.recv(65536):
-                if to_server and UPSERT in tail + data:
+                if to_server and any(w in tail + data for w in ARTICLE_WRITES):
                     self.upserts += 1
                     if self.upserts >= self.trip_at:
                         self.tripped.set()
-                tail = data[-len(UPSERT):]
+                tail = data[-WRITE_LEN:]
                 if not to_server and self.tripped.is_set():
                     continue
                 dst.sendall(data)
