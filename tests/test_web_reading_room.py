@@ -145,6 +145,34 @@ def test_search_filters_and_pages(client: TestClient, archive: dict[str, Any]) -
     assert get(client, "/search", since="yesterday").status_code == 400
 
 
+def test_listing_count_is_exact_and_its_last_page_holds_the_last_rows(
+        client: TestClient, archive: dict[str, Any]) -> None:
+    """A listing of one section is counted by the store's kept counts: the same number
+    of rows as `gzarchive query --section`, the last page showing the last of them."""
+    from urllib.parse import unquote_plus
+
+    proc = run_cli("query", "--section", "老外在贵州", "--limit", "0", "--format", "jsonl",
+                   "--data-dir", str(archive["data"]))
+    assert proc.returncode == 0, proc.stderr
+    expected = [json.loads(line)["url"] for line in proc.stdout.splitlines()]
+    assert expected
+    first = get(client, "/search", section="老外在貴州")  # either script
+    count = re.search(r'id="result-count"><strong>([^<]+)</strong>', first.text)
+    assert count and count[1] == str(len(expected))  # no "more than": exact
+    last = (len(expected) + 19) // 20
+    page = get(client, "/search", section="老外在贵州", page=str(last))
+    shown = re.findall(r'class="title" href="/article\?url=([^"]+)"', page.text)
+    assert [unquote_plus(unescape(u)) for u in shown] == expected[(last - 1) * 20:]
+
+
+def test_page_links_show_the_ends_and_a_window_around_the_current_page() -> None:
+    from crawler.web.search import page_links
+
+    assert page_links(1, 3) == [1, 2, 3]
+    assert page_links(10, 40) == [1, None, *range(5, 16), None, 40]
+    assert page_links(2, 400)[-2:] == [None, 400] and page_links(2, 400)[:8] == [*range(1, 8), None]
+
+
 # -- article -----------------------------------------------------------------------------
 def test_article_page_shows_every_field_and_images_from_the_archive(
         client: TestClient, archive: dict[str, Any]) -> None:
