@@ -26,7 +26,7 @@ import pytest
 from pymongo import MongoClient
 
 from tests.helpers import ROOT, crawl, export
-from tests.replica.config import ReplicaConfig
+from tests.replica.fixtures import running_replica
 from tests.replica.replica import Replica
 
 pytestmark = pytest.mark.slow
@@ -41,11 +41,8 @@ TRUTH_FIELDS = ("title", "published_at", "source", "editor", "chief_editor", "se
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[Replica]:
-    rep = Replica(ReplicaConfig(js_section=None)).start()
-    try:
+    with running_replica(js_section=None) as rep:
         yield rep
-    finally:
-        rep.stop()
 
 
 @pytest.fixture(scope="module")

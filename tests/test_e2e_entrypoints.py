@@ -66,14 +66,11 @@ def both(replica_js: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 
 @pytest.fixture(scope="module")
 def replica_js() -> Any:
-    from tests.replica.config import HI_GZ, ReplicaConfig
-    from tests.replica.replica import Replica
+    from tests.replica.config import HI_GZ
+    from tests.replica.fixtures import running_replica
 
-    rep = Replica(ReplicaConfig(js_section=HI_GZ)).start()
-    try:
+    with running_replica(js_section=HI_GZ) as rep:
         yield rep
-    finally:
-        rep.stop()
 
 
 def test_scrapy_crawl_gets_every_article_gzarchive_gets(both: dict[str, Any],

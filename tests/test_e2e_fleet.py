@@ -29,7 +29,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from tests.helpers import ROOT, export, run_cli
 from tests.redis_fixtures import frontier_name, redis_client, redis_url  # noqa: F401
-from tests.replica.config import ReplicaConfig
+from tests.replica.fixtures import running_replica
 from tests.replica.replica import Replica
 from tests.replica.server import ARTICLE, LogEntry
 
@@ -42,11 +42,8 @@ FAST = ("--set", "AUTOTHROTTLE_ENABLED=False", "--set", f"FLEET_LEASE_SECONDS={L
 
 @pytest.fixture(scope="module")
 def fleet_replica() -> Iterator[Replica]:
-    rep = Replica(ReplicaConfig(js_section=None)).start()
-    try:
+    with running_replica(js_section=None) as rep:
         yield rep
-    finally:
-        rep.stop()
 
 
 @pytest.fixture

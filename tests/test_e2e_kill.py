@@ -30,7 +30,8 @@ import pytest
 from crawler import rendering
 from storage.crawlstate import CrawlState
 from tests.helpers import ROOT, crawl, export, run_cli
-from tests.replica.config import HI_GZ, LAOWAI, ReplicaConfig, section_by_label
+from tests.replica.config import HI_GZ, LAOWAI, section_by_label
+from tests.replica.fixtures import running_replica
 from tests.replica.replica import Replica
 from tests.replica.server import ARTICLE, LogEntry
 
@@ -69,11 +70,8 @@ KILL_POINTS: dict[str, Callable[[list[LogEntry]], bool]] = {
 
 @pytest.fixture(scope="module")
 def js_replica() -> Iterator[Replica]:
-    rep = Replica(ReplicaConfig(articles_per_section=14, page_size=4)).start()
-    try:
+    with running_replica(articles_per_section=14, page_size=4) as rep:
         yield rep
-    finally:
-        rep.stop()
 
 
 def _comparable(articles: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -22,7 +22,8 @@ from crawler import rendering
 from crawler.cli.common import EXIT_USAGE, CliError
 from crawler.urls import canonicalize
 from tests.helpers import crawl, export, project_settings
-from tests.replica.config import HI_GZ, LAOWAI, ReplicaConfig
+from tests.replica.config import HI_GZ, LAOWAI
+from tests.replica.fixtures import running_replica
 from tests.replica.replica import Replica
 
 pytestmark = pytest.mark.browser
@@ -70,11 +71,8 @@ def _js_only(replica: Replica) -> set[str]:
 # -- fixtures ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def js_replica() -> Iterator[Replica]:
-    rep = Replica(ReplicaConfig(js_section=HI_GZ)).start()
-    try:
+    with running_replica(js_section=HI_GZ) as rep:
         yield rep
-    finally:
-        rep.stop()
 
 
 @pytest.fixture(scope="module")
