@@ -54,8 +54,10 @@ def resolve_section(repo: Any, value: str | None) -> str | None:
     label = section_label(value)
     if label is None:
         return None
-    # The (sections, published_at) index answers this; the list is read only on a miss.
-    if repo.articles.find_one({"sections": label}, {"_id": 1}) is not None:
+    # The kept per-section counts answer this (one document read); a miss asks the
+    # (sections, published_at) index, and only then is the list of sections read.
+    if repo.count_by_section().get(label) or \
+            repo.articles.find_one({"sections": label}, {"_id": 1}) is not None:
         return label
     from crawler.textnorm import fold_label
 
