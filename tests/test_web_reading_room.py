@@ -1,6 +1,7 @@
 """The reading room (`gzarchive serve`, crawler/web) on a crawled replica, through
 Starlette's TestClient: search in either script, the article page with its images from
-the WARC, a revision diff after an edited recrawl, replay of the archived page, the run
+the WARC, a revision diff after an edited recrawl, replay of the archived page (through
+the managed pywb, and through the built-in viewer that stands in without it), the run
 charts, an article of hostile markup shown as text, and a store left untouched.
 
 The archive: the replica crawled through the CLI, one article edited, crawled again; a
@@ -27,10 +28,13 @@ from starlette.testclient import TestClient
 
 from crawler.cli.common import open_reader
 from crawler.extract.article import parse_article
+from crawler.extract.charset import decode_html
 from crawler.textnorm import clean_text
-from crawler.web.app import create_app
+from crawler.web.app import close_app, create_app
 from storage.mongo.articles import ArticleRepository
 from storage.mongo.client import open_database
+from storage.warc.errors import ToolNotFound
+from storage.warc.replay import find_pywb_tool
 from tests.helpers import crawl, run_cli
 
 pytestmark = pytest.mark.slow
@@ -93,7 +97,29 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def client(archive: dict[str, Any]) -> Iterator[TestClient]:
     args = argparse.Namespace(data_dir=archive["data"], mongodb_uri=None, command="serve")
     with open_reader(args) as repo:
-        yield TestClient(create_app(repo, archive["data"] / "warc"))
+        yield TestClient(create_app(repo, archive["data"] / "warc", replay="builtin"))
+
+
+def has_pywb() -> bool:
+    try:
+        find_pywb_tool("wayback")
+    except ToolNotFound:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def pywb_app(archive: dict[str, Any]) -> Iterator[Any]:
+    """The app as `gzarchive serve` builds it by default (pywb, with a token)."""
+    if not has_pywb():
+        pytest.skip("pywb not installed (.venv-pywb, see storage/warc/replay.py)")
+    args = argparse.Namespace(data_dir=archive["data"], mongodb_uri=None, command="serve")
+    with open_reader(args) as repo:
+        app = create_app(repo, archive["data"] / "warc", token="s3cret", replay="pywb")
+        try:
+            yield app
+        finally:
+            close_app(app)
 
 
 def get(client: TestClient, path: str, **params: str) -> Any:
@@ -252,6 +278,86 @@ def test_replay_shows_the_archived_page_and_earlier_captures(
     assert _paragraphs(shown.text, other["url"]) == other["body"]
     # images inside the archived page come from the archive, never the portal
     assert 'src="http' not in latest.text
+
+
+def _decoded(response: Any) -> str:
+    """The page as a browser decodes it (pywb passes the archived bytes and charset on)."""
+    ctype = response.headers.get("content-type", "")
+    charset = ctype.split("charset=", 1)[1].strip() if "charset=" in ctype else None
+    return decode_html(response.content, charset).text
+
+
+def test_replay_through_pywb_at_the_latest_and_an_earlier_capture(
+        pywb_app: Any, archive: dict[str, Any]) -> None:
+    """The default engine: pywb, a child of the app, reached only through the app (its
+    key-named prefixes need no cookie: the sandboxed frame sends none), its answers
+    under a CSP sandbox with scripts but without the app's origin."""
+    client = TestClient(pywb_app, headers={"Authorization": "Bearer s3cret"})
+    url = archive["edited"]["url"]
+    viewer = get(client, "/replay", url=url)
+    assert viewer.status_code == 200 and "Replayed by pywb" in viewer.text
+    frame = re.search(r'<iframe id="replay-frame"[^>]*sandbox="([^"]*)"[^>]*src="([^"]+)"',
+                      viewer.text)
+    assert frame and frame[1] == "allow-scripts"  # never with allow-same-origin
+    stamps = re.findall(r'href="/replay\?url=[^"]*?ts=(\d{14})"', viewer.text)
+    latest = unescape(frame[2])
+    assert latest.startswith("/pywb-") and f"/{max(stamps)}/{url}" in latest
+    anonymous = TestClient(pywb_app)  # no token, no cookie: what the frame's requests carry
+    assert anonymous.get("/").status_code == 401
+    shown = anonymous.get(latest)
+    assert shown.status_code == 200, shown.text[:300]
+    csp = shown.headers["content-security-policy"]
+    assert csp.endswith("sandbox allow-scripts") and "allow-same-origin" not in csp
+    assert "set-cookie" not in shown.headers
+    assert b"wombat.js" in shown.content  # pywb's own rewriting, not ours
+    assert _paragraphs(_decoded(shown), url) == archive["edited"]["body"]
+    # an earlier capture, as the capture list opens it
+    earlier = get(client, "/replay", url=url, ts=min(stamps))
+    src = unescape(re.findall(r'<iframe id="replay-frame"[^>]*src="([^"]+)"', earlier.text)[0])
+    assert _paragraphs(_decoded(anonymous.get(src)), url) == archive["old"]["body"]
+    # an unchanged article, its latest capture an identical-payload revisit
+    other = next(t for t in archive["truth"] if t["pages"] == 1 and t["url"] != url)
+    src = unescape(re.findall(r'<iframe id="replay-frame"[^>]*src="([^"]+)"',
+                              get(client, "/replay", url=other["url"]).text)[0])
+    assert _paragraphs(_decoded(anonymous.get(src)), other["url"]) == other["body"]
+    # the key is the capability: another key is an app path, which needs the token
+    assert anonymous.get("/pywb-0000/" + latest.split("/", 2)[2]).status_code == 401
+    assert anonymous.post(latest).status_code == 405
+
+
+def test_pywb_is_stopped_with_the_app(archive: dict[str, Any]) -> None:
+    if not has_pywb():
+        pytest.skip("pywb not installed")
+    args = argparse.Namespace(data_dir=archive["data"], mongodb_uri=None, command="serve")
+    with open_reader(args) as repo:
+        app = create_app(repo, archive["data"] / "warc", replay="pywb")
+        with TestClient(app) as client:  # the lifespan: started lazily, stopped at the end
+            src = unescape(re.findall(r'<iframe id="replay-frame"[^>]*src="([^"]+)"', get(
+                client, "/replay", url=archive["edited"]["url"]).text)[0])
+            assert client.get(src).status_code == 200
+            pywb = app.state.room.pywb
+            proc, root = pywb._proc, pywb._root
+            assert proc is not None and proc.poll() is None
+        assert proc.poll() is not None and not root.exists()
+
+
+def test_without_pywb_the_builtin_viewer_replays_and_says_why(
+        archive: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(name: str = "wayback") -> Any:
+        raise ToolNotFound(f"{name} not found: install pywb")
+
+    monkeypatch.setattr("crawler.web.pywb.find_pywb_tool", missing)
+    args = argparse.Namespace(data_dir=archive["data"], mongodb_uri=None, command="serve")
+    with open_reader(args) as repo:
+        client = TestClient(create_app(repo, archive["data"] / "warc"))  # replay="auto"
+        viewer = get(client, "/replay", url=archive["edited"]["url"])
+        assert "pywb is not installed" in viewer.text and "built-in viewer" in viewer.text
+        src = re.search(r'<iframe id="replay-frame"[^>]*sandbox="allow-same-origin"[^>]*'
+                        r'src="(/archived\?[^"]+)"', viewer.text)
+        assert src and client.get(unescape(src[1])).status_code == 200
+        assert client.get("/pywb-x/y").status_code == 404
+        with pytest.raises(ValueError, match="not found"):
+            create_app(repo, archive["data"] / "warc", replay="pywb")
 
 
 # -- runs and home -----------------------------------------------------------------------

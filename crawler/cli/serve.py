@@ -2,7 +2,9 @@
 
 Binds loopback by default; any other address needs ``--token`` (or GZARCHIVE_TOKEN), and
 without one the command refuses before opening anything (exit 2, one line). The store is
-opened as ``query`` opens it: read-only, never created, migrated or indexed.
+opened as ``query`` opens it: read-only, never created, migrated or indexed. Archived
+pages replay through pywb, started here as a child on a loopback port and stopped on
+exit (``--replay``; crawler/web/pywb.py), or through the built-in viewer without pywb.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from typing import Any
 
 from crawler.cli.common import EXIT_OK, EXIT_USAGE, CliError, add_common, open_reader
+from storage.warc.errors import WarcError
 
 DEFAULT_BIND = "127.0.0.1:8080"
 
@@ -27,6 +30,10 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--token", default=os.environ.get("GZARCHIVE_TOKEN") or None,
                         help="every request must carry it (Authorization: Bearer T, or "
                              "?token=T once, then a cookie); default env GZARCHIVE_TOKEN")
+    parser.add_argument("--replay", choices=("auto", "pywb", "builtin"), default="auto",
+                        help="replay archived pages with pywb (from .venv-pywb, as "
+                             "`warc replay`), or the built-in viewer (no scripts); default "
+                             "auto: pywb when it is installed")
     add_common(parser)
     parser.set_defaults(func=run)
 
@@ -62,10 +69,14 @@ def run(args: argparse.Namespace) -> int:
                        "addresses are served without one", EXIT_USAGE)
     import uvicorn
 
-    from crawler.web.app import create_app
+    from crawler.web.app import close_app, create_app, start_replay
 
     with open_reader(args) as repo:
-        app = create_app(repo, args.data_dir / "warc", token=args.token)
+        try:
+            app = create_app(repo, args.data_dir / "warc", token=args.token,
+                             replay=args.replay)
+        except ValueError as exc:
+            raise CliError(f"--replay {args.replay}: {exc}", EXIT_USAGE) from None
         config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                                 access_log=False, server_header=False)
         server = uvicorn.Server(config)
@@ -73,5 +84,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"gzarchive serve: the reading room of {args.data_dir} at http://{shown}:{port}/"
               + (" (token required)" if args.token else "") + " — Ctrl-C stops it",
               file=sys.stderr, flush=True)
-        server.run()
+        try:
+            start_replay(app)
+        except WarcError as exc:  # no index yet: replay says so, the rest is served
+            print(f"gzarchive serve: pywb not started: {exc}", file=sys.stderr, flush=True)
+        try:
+            server.run()
+        finally:
+            close_app(app)
     return EXIT_OK

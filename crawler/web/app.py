@@ -1,14 +1,18 @@
 """The reading room's application: routes, templates (autoescaped) and static files.
 
-``create_app(repo, warc_dir, token=None)`` builds the Starlette app over an open
-:class:`~storage.mongo.articles.ArticleRepository` (``gzarchive serve`` opens it read-only
-as ``query`` does). Handlers are plain functions run in Starlette's thread pool
-(pymongo blocks).
+``create_app(repo, warc_dir, token=None, replay="auto")`` builds the Starlette app over
+an open :class:`~storage.mongo.articles.ArticleRepository` (``gzarchive serve`` opens it
+read-only as ``query`` does). Handlers are plain functions run in Starlette's thread pool
+(pymongo blocks). ``replay``: ``pywb`` or ``auto`` (pywb when it is installed) replays
+archived pages with a managed pywb (crawler/web/pywb.py, started at the first replay
+request or by :func:`start_replay`, stopped with the app or by :func:`close_app`);
+``builtin`` uses the app's own WARC reader only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from crawler.web.archive import Archive
+from crawler.web.pywb import PywbReplay
 from crawler.web.reader import Reader
 from crawler.web.security import Guard
 
@@ -34,9 +39,12 @@ Handler = Callable[["Room", Request], Response]
 class Room:
     """What every handler needs: the reader, the archive, the templates."""
 
-    def __init__(self, reader: Reader, archive: Archive) -> None:
+    def __init__(self, reader: Reader, archive: Archive, pywb: PywbReplay | None = None,
+                 replay_note: str = "") -> None:
         self.reader = reader
         self.archive = archive
+        self.pywb = pywb
+        self.replay_note = replay_note  # why replay is not by pywb, said on the page
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                                  autoescape=True, undefined=jinja2.ChainableUndefined)
         env.filters["when"] = when
@@ -69,10 +77,24 @@ def qs(**params: Any) -> str:
     return urlencode({k: v for k, v in params.items() if v not in (None, "", False)})
 
 
-def create_app(repo: Any, warc_dir: Path, token: str | None = None) -> Starlette:
-    from crawler.web import pages, replay, runs, search
+REPLAY_ENGINES = ("auto", "pywb", "builtin")
 
-    room = Room(Reader(repo), Archive(warc_dir))
+
+def create_app(repo: Any, warc_dir: Path, token: str | None = None,
+               replay: str = "auto") -> Starlette:
+    from crawler.web import pages, runs, search
+    from crawler.web import replay as replays
+
+    if replay not in REPLAY_ENGINES:
+        raise ValueError(f"replay engine {replay!r}: one of {', '.join(REPLAY_ENGINES)}")
+    pywb, note = None, "--replay builtin"
+    if replay != "builtin":
+        pywb = PywbReplay(warc_dir, token)
+        if pywb.unavailable:
+            if replay == "pywb":
+                raise ValueError(pywb.unavailable)
+            note, pywb = f"pywb is not installed: {pywb.unavailable}", None
+    room = Room(Reader(repo), Archive(warc_dir), pywb, note)
 
     def route(path: str, handler: Handler) -> Route:
         async def endpoint(request: Request) -> Response:
@@ -87,8 +109,35 @@ def create_app(repo: Any, warc_dir: Path, token: str | None = None) -> Starlette
         route("/search", search.search),
         route("/export.{fmt:str}", search.export),
         route("/runs", runs.runs),
-        route("/replay", replay.viewer),
-        route("/archived", replay.archived),
+        route("/replay", replays.viewer),
+        route("/archived", replays.archived),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(Guard, token=token)])
+    if pywb is not None:  # /pywb-KEY/… and /pywb-KEY-static/…
+        routes.append(route("/pywb-{key:str}/{rest:path}", replays.through_pywb))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            close_app(app)
+
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[
+        Middleware(Guard, token=token, open_path=pywb.owns if pywb is not None else None)])
+    app.state.room = room
+    return app
+
+
+def start_replay(app: Starlette) -> None:
+    """Start the app's pywb now (not at the first replay), if it has one."""
+    room: Room = app.state.room
+    if room.pywb is not None:
+        room.pywb.start()
+
+
+def close_app(app: Starlette) -> None:
+    """Stop what the app started (its pywb); idempotent."""
+    room: Room = app.state.room
+    if room.pywb is not None:
+        room.pywb.close()

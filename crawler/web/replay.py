@@ -1,8 +1,13 @@
-"""Replay inside the viewer: an archived response served from our WARC files.
+"""Replay inside the viewer: pywb mounted under the app, or our own WARC reader.
 
 ``/replay?url=U[&ts=T]`` is the viewer: the capture list of U (every capture the replay
-index holds) and a frame with ``sandbox="allow-same-origin"`` (no ``allow-scripts``, no
-forms, no top navigation) showing ``/archived?url=U&ts=T``. ``/archived`` serves the
+index holds) and a frame showing the chosen capture (the latest good one by default).
+With pywb (crawler/web/pywb.py) the frame is ``/pywb-KEY/T/U``, forwarded to the
+managed ``wayback`` by :func:`through_pywb`, with ``sandbox="allow-scripts"`` (an
+opaque origin: the archived page's scripts run, apart from the app). Without pywb (not
+installed, or ``--replay builtin``) the page says so and the frame, with
+``sandbox="allow-same-origin"`` (no scripts, no forms, no top navigation), shows
+``/archived?url=U&ts=T``: the built-in viewer. ``/archived`` serves the
 payload of one capture (a revisit followed to its original) under ``ARCHIVED_CSP``
 (itself a CSP sandbox without scripts, nothing loaded from outside the app); HTML has
 its image, stylesheet and link addresses pointed back at ``/archived``, so the page is
@@ -23,7 +28,9 @@ from starlette.responses import Response
 
 from crawler.extract.charset import decode_html
 from crawler.web.archive import ArchiveError, Capture, Payload
+from crawler.web.pywb import REPLAY_CSP
 from crawler.web.security import ARCHIVED_CSP
+from storage.warc.errors import WarcError
 
 if TYPE_CHECKING:
     from crawler.web.app import Room
@@ -48,8 +55,32 @@ def viewer(room: Room, request: Request) -> Response:
     doc = room.reader.article(url)
     if doc is not None:
         title = doc.get("title")
+    pywb = room.pywb if room.pywb is not None and room.pywb.available else None
+    frame = (pywb.frame_url(url, chosen.timestamp) if pywb is not None
+             else "/archived?" + urlencode({"url": url, "ts": chosen.timestamp}))
     return room.render(request, "replay.html", url=url, captures=list(reversed(captures)),
-                       chosen=chosen, latest=room.archive.latest_good(url), title=title)
+                       chosen=chosen, latest=room.archive.latest_good(url), title=title,
+                       frame=frame, engine="pywb" if pywb is not None else "builtin",
+                       why_builtin=room.replay_note)
+
+
+def through_pywb(room: Room, request: Request) -> Response:
+    """A request under pywb's prefixes, forwarded to the managed ``wayback``."""
+    pywb = room.pywb
+    if pywb is None or not pywb.available or not pywb.owns(request.url.path):
+        return _plain(404, "not found")
+    target = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    if request.url.query:
+        target += "?" + request.url.query
+    try:
+        answer = pywb.forward(request.method, target, request.headers.get("host", ""),
+                              request.url.scheme, dict(request.headers))
+    except WarcError as exc:
+        logger.warning("replay of %s failed: %s", target, exc)
+        return _plain(502, f"pywb: {exc}")
+    headers = dict(answer.headers)
+    headers["Content-Security-Policy"] = REPLAY_CSP
+    return Response(answer.body, status_code=answer.status, headers=headers)
 
 
 def archived(room: Room, request: Request) -> Response:

@@ -4,7 +4,8 @@
 - With a token (``gzarchive serve --token T``) every request must carry it: the header
   ``Authorization: Bearer T`` (or ``X-Gzarchive-Token: T``), or ``?token=T`` once, which
   sets an HttpOnly cookie (a keyed digest of the token, not the token) and redirects to
-  the same URL without it.
+  the same URL without it. Paths ``open_path`` accepts (pywb's, whose key is the
+  capability: crawler/web/pywb.py) need no token.
 - A Content-Security-Policy on every response (no script anywhere; archived pages get a
   policy of their own, see ``ARCHIVED_CSP``), ``nosniff``, no referrer.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from starlette.datastructures import URL, MutableHeaders, QueryParams
@@ -39,9 +41,11 @@ def session_value(token: str) -> str:
 class Guard:
     """ASGI middleware: methods, token and security headers (see the module doc)."""
 
-    def __init__(self, app: ASGIApp, token: str | None = None) -> None:
+    def __init__(self, app: ASGIApp, token: str | None = None,
+                 open_path: Callable[[str], bool] | None = None) -> None:
         self.app = app
         self.token = token or None
+        self.open_path = open_path
         self.session = session_value(token) if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -70,7 +74,7 @@ class Guard:
         if scope["method"] not in ALLOWED_METHODS:
             return PlainTextResponse("405 method not allowed: the reading room only reads\n",
                                      status_code=405, headers={"Allow": "GET, HEAD"})
-        if self.token is None:
+        if self.token is None or (self.open_path is not None and self.open_path(scope["path"])):
             return None
         url = URL(scope=scope)
         headers = dict((k.decode("latin-1").lower(), v.decode("latin-1"))

@@ -1,8 +1,10 @@
 """The reading room in a real Chromium (Playwright on /usr/bin/chromium): `gzarchive
 serve` started as users start it, then search in traditional script, the article with
-its images and captions, the revision diff, the replay frame, the run charts; and the
-hostile article, whose markup must show as text with no script run. Screenshots go to
-docs/ (the README shows them).
+its images and captions, the revision diff, the replay (pywb, the command's default
+engine, in a sandboxed frame of an opaque origin), the run charts; and the hostile
+article, whose markup must show as text with no script run. Screenshots go to a
+temporary directory; ``GZARCHIVE_SCREENSHOTS=docs`` writes them to docs/ (the README
+shows them), any other value is a directory to write them to.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,7 +28,16 @@ from tests.test_web_reading_room import HOSTILE_TITLE, build_archive
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(rendering.find_chromium() is None, reason="no Chromium")]
 
-DOCS = ROOT / "docs"
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = os.environ.get("GZARCHIVE_SCREENSHOTS")
+    if not where:
+        return tmp_path_factory.mktemp("screenshots")
+    path = ROOT / where if not os.path.isabs(where) else Path(where)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -68,14 +80,14 @@ def page(served: dict[str, Any]) -> Iterator[Any]:
 
 
 def test_search_article_revision_replay_runs_in_chromium(served: dict[str, Any],
-                                                         page: Any) -> None:
+                                                         page: Any, shots: Path) -> None:
     base, edited = served["base"], served["edited"]
     traditional = opencc.OpenCC("s2t").convert(edited["title"])
     assert traditional != edited["title"], "the title has characters that differ by script"
     page.goto(f"{base}/search?" + urlencode({"q": traditional}))
     link = page.locator("ol.results a.title").filter(has_text=edited["title"][:6]).first
     assert link.count() == 1
-    page.screenshot(path=str(DOCS / "reading-room-search.png"), full_page=False)
+    page.screenshot(path=str(shots / "reading-room-search.png"), full_page=False)
     link.click()
     page.wait_for_load_state("load")
     assert page.inner_text("#article-title") == edited["title"]
@@ -85,29 +97,38 @@ def test_search_article_revision_replay_runs_in_chromium(served: dict[str, Any],
     assert all(w > 0 for w in widths), widths  # decoded from the archive's WARC records
     captions = [c for c in page.locator("figure.image figcaption").all_inner_texts()]
     assert [i["caption"] or "(no caption)" for i in edited["images"]] == captions
-    page.screenshot(path=str(DOCS / "reading-room-article.png"), full_page=False)
+    page.screenshot(path=str(shots / "reading-room-article.png"), full_page=False)
     diff = page.locator("#revisions table.diff")
     assert diff.count() == 1 and page.locator("#revisions ins, #revisions del").count() >= 1
     diff.scroll_into_view_if_needed()
-    page.screenshot(path=str(DOCS / "reading-room-revision.png"), full_page=False)
+    page.screenshot(path=str(shots / "reading-room-revision.png"), full_page=False)
 
     page.locator("a.replay-link").click()
     page.wait_for_load_state("load")
+    assert "Replayed by pywb" in page.inner_text("#replay-engine")
+    assert page.get_attribute("#replay-frame", "sandbox") == "allow-scripts"
     frame = page.frame_locator("#replay-frame")
     first_paragraph = edited["body"].split("\n")[0]
-    frame.locator("body").get_by_text(first_paragraph[:12]).first.wait_for(timeout=10_000)
+    frame.locator("body").get_by_text(first_paragraph[:12]).first.wait_for(timeout=30_000)
     assert first_paragraph[:20] in frame.locator("body").inner_text()
-    assert page.get_attribute("#replay-frame", "sandbox") == "allow-same-origin"
-    page.screenshot(path=str(DOCS / "reading-room-replay.png"), full_page=False)
+    replayed = next(f for f in page.frames if "/pywb-" in f.url)
+    assert f"/{edited['url']}" in replayed.url  # pywb's address of the archived page
+    # pywb's scripts ran (wombat), in an opaque origin that cannot reach the app
+    assert replayed.evaluate("() => typeof window._WBWombatInit") == "function"
+    assert replayed.evaluate("() => self.origin") == "null"
+    assert replayed.evaluate("""() => { try { return parent.document.title }
+                                        catch (e) { return 'blocked: ' + e.name } }""") \
+        == "blocked: SecurityError"
+    page.screenshot(path=str(shots / "reading-room-replay.png"), full_page=False)
 
     page.goto(f"{base}/runs")
     bars = page.locator("figure.chart svg rect")
     assert bars.count() > 3
     box = page.locator("figure.chart svg").first.bounding_box()
     assert box and box["width"] > 100 and box["height"] > 50
-    page.screenshot(path=str(DOCS / "reading-room-runs.png"), full_page=False)
+    page.screenshot(path=str(shots / "reading-room-runs.png"), full_page=False)
     page.goto(f"{base}/")
-    page.screenshot(path=str(DOCS / "reading-room-home.png"), full_page=False)
+    page.screenshot(path=str(shots / "reading-room-home.png"), full_page=False)
     assert not page.dialogs
 
 
