@@ -35,6 +35,7 @@ class Usage:
     peak_rss_root: int = 0
     peak_rss_all: int = 0            # largest sum of RSS over one sample of the tree
     cpu_outlived: float = 0.0        # processes alive when the command exited (sampled)
+    peak_rss_by_name: dict[str, int] = field(default_factory=dict)  # largest single process
     processes: int = 1
     stdout: str = ""
     stderr: str = ""
@@ -73,6 +74,7 @@ def measure(cmd: list[str], cwd: Path, extra_pids: Callable[[], int | None] | No
     wall = None
     outlived: set[tuple[int, float]] = set()
     named: dict[int, str] = {}
+    peak_by: dict[str, int] = {}
     deadline = start + timeout
     while True:
         if wall is None and proc.poll() is not None:
@@ -107,7 +109,10 @@ def measure(cmd: list[str], cwd: Path, extra_pids: Callable[[], int | None] | No
                 with p.oneshot():
                     t = p.cpu_times()
                     cpu[key] = (named.get(p.pid) or p.name(), t.user + t.system)
-                    total += p.memory_info().rss
+                    prss = p.memory_info().rss
+                    total += prss
+                    pname = cpu[key][0]
+                    peak_by[pname] = max(peak_by.get(pname, 0), prss)
             except psutil.Error:
                 del seen[key]  # exited: keep its last reading
         peak_all = max(peak_all, total)
@@ -127,4 +132,5 @@ def measure(cmd: list[str], cwd: Path, extra_pids: Callable[[], int | None] | No
     return Usage(exit_code=proc.returncode, wall=wall or 0.0, cpu_reaped=reaped,
                  cpu_outlived=sum(cpu[k][1] for k in outlived if k in cpu), cpu_root=root_cpu, cpu_others=others,
                  peak_rss_root=peak_root, peak_rss_all=peak_all, processes=1 + len(cpu),
+                 peak_rss_by_name=peak_by,
                  stdout=out.get("stdout", ""), stderr=out.get("stderr", ""))

@@ -83,7 +83,8 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 4
 DOWNLOAD_DELAY = 0
 # crawler.throttle.RecoveringThrottle replaces Scrapy's AutoThrottle (EXTENSIONS below)
 # with the same settings; 304s, small redirects and 404s lower the delay like 200s,
-# 408/429/5xx/errors multiply it, Retry-After raises it, robots.txt Crawl-delay is a floor.
+# 408/429/5xx/errors multiply it, Retry-After raises it, robots.txt Crawl-delay is a floor
+# (crawler.crawldelay: held with AUTOTHROTTLE_ENABLED off too).
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.5
 AUTOTHROTTLE_MAX_DELAY = 30
@@ -130,6 +131,7 @@ ADDONS = {"crawler.addon.PortalAddon": 0}
 EXTENSIONS = {
     "scrapy.extensions.throttle.AutoThrottle": None,
     "crawler.throttle.RecoveringThrottle": 0,
+    "crawler.crawldelay.CrawlDelay": 0,   # robots.txt Crawl-delay when the throttle is off
     "crawler.progress.ProgressLog": 500,
 }
 

@@ -14,9 +14,9 @@ at least ``AUTOTHROTTLE_START_DELAY``) on 408/429/5xx and on download errors
 (timeouts, refused connections), and to the server's ``Retry-After`` (parsed by
 ``crawler.retry``, its one home). Other answers (403, large error pages) can only raise
 the delay, as in Scrapy. A robots.txt ``Crawl-delay`` for our user agent is a floor
-for its host (read from the parser RobotsTxtMiddleware announces on
-``robots_parsed``); such a slot loses its jitter, so no two requests to that host
-start closer than the Crawl-delay. Every delay stays within
+for its host (``crawler.crawldelay.CrawlDelayFloors``, which also holds it with the
+throttle off); such a slot loses its jitter, so no two requests to that host start
+closer than the Crawl-delay. Every delay stays within
 ``DOWNLOAD_DELAY``..``AUTOTHROTTLE_MAX_DELAY``.
 """
 
@@ -32,12 +32,12 @@ from scrapy.http import Response
 from scrapy.settings import BaseSettings
 
 from crawler.config import ConfigError
+from crawler.crawldelay import CrawlDelayConfig, CrawlDelayFloors
 from crawler.retry import response_retry_after
 
 if TYPE_CHECKING:
-    from scrapy.core.downloader import Downloader, Slot
+    from scrapy.core.downloader import Downloader
     from scrapy.crawler import Crawler
-    from scrapy.robotstxt import RobotParser
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +56,6 @@ class ThrottleConfig:
     cheap_statuses: frozenset[int]
     cheap_max_size: int
     retry_after_max: float      # RETRY_AFTER_MAX, shared with crawler.retry
-    obey_crawl_delay: bool
-    user_agent: str
     debug: bool
 
     @classmethod
@@ -73,9 +71,6 @@ class ThrottleConfig:
                 "AUTOTHROTTLE_CHEAP_STATUSES")),
             cheap_max_size=settings.getint("AUTOTHROTTLE_CHEAP_MAX_SIZE"),
             retry_after_max=settings.getfloat("RETRY_AFTER_MAX", 120.0),
-            obey_crawl_delay=(settings.getbool("ROBOTSTXT_OBEY")
-                              and settings.getbool("AUTOTHROTTLE_OBEY_CRAWL_DELAY")),
-            user_agent=str(settings.get("ROBOTSTXT_USER_AGENT") or settings.get("USER_AGENT")),
             debug=settings.getbool("AUTOTHROTTLE_DEBUG"),
         )
         if cfg.target_concurrency <= 0:
@@ -125,15 +120,11 @@ class RecoveringThrottle:
     def __init__(self, crawler: Crawler, config: ThrottleConfig) -> None:
         self.crawler = crawler
         self.config = config
-        self.floors: dict[str, float] = {}      # slot key -> robots.txt Crawl-delay
+        self.floors = CrawlDelayFloors(crawler, CrawlDelayConfig.from_settings(crawler.settings))
         self._answered: set[Request] = set()    # got a response, not yet left the downloader
         crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self._response_downloaded, signal=signals.response_downloaded)
         crawler.signals.connect(self._request_left, signal=signals.request_left_downloader)
-        if config.obey_crawl_delay:
-            crawler.signals.connect(self._robots_parsed, signal=signals.robots_parsed)
-            crawler.signals.connect(self._request_reached,
-                                    signal=signals.request_reached_downloader)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RecoveringThrottle:
@@ -149,35 +140,6 @@ class RecoveringThrottle:
     def _spider_opened(self, spider: Any) -> None:
         # new slots start at the start delay, as with AutoThrottle
         self.downloader._delay = max(self.config.min_delay, self.config.start_delay)
-
-    # ---- robots.txt Crawl-delay ------------------------------------------------------
-    def _robots_parsed(self, robotparser: RobotParser, request: Request) -> None:
-        asked = robotparser.crawl_delay(self.config.user_agent)
-        if asked is None or asked <= 0:
-            return
-        key = self.downloader.get_slot_key(request)
-        floor = min(float(asked), self.config.max_delay)
-        if floor < asked:
-            logger.warning("robots.txt of %s asks a Crawl-delay of %.1f s; "
-                           "AUTOTHROTTLE_MAX_DELAY caps it at %.1f s", key, asked, floor)
-            self._inc("throttle/robots/crawl_delay_capped")
-        self.floors[key] = max(floor, self.floors.get(key, 0.0))
-        logger.info("robots.txt of %s: Crawl-delay %.1f s honoured", key, self.floors[key])
-        self._stats().max_value("throttle/robots/crawl_delay_ms", int(self.floors[key] * 1000))
-        slot = self.downloader.slots.get(key)
-        if slot is not None:
-            self._apply_floor(key, slot)
-
-    def _request_reached(self, request: Request, spider: Any = None) -> None:
-        key = request.meta.get("download_slot")
-        if key in self.floors:  # also a slot re-created after Scrapy collected it
-            slot = self.downloader.slots.get(key)
-            if slot is not None:
-                self._apply_floor(key, slot)
-
-    def _apply_floor(self, key: str, slot: Slot) -> None:
-        slot.jitter = 0.0
-        slot.delay = max(slot.delay, self.floors[key])
 
     # ---- answers ---------------------------------------------------------------------
     def _response_downloaded(self, response: Response, request: Request,
@@ -212,7 +174,7 @@ class RecoveringThrottle:
             return
         old = slot.delay
         new = self.config.next_delay(old, latency, verdict, retry_after)
-        new = max(new, self.floors.get(key, 0.0))
+        new = max(new, self.floors.get(key))
         slot.delay = new
         if new > old:
             self._inc("throttle/delay/raised")
