@@ -325,7 +325,7 @@ def test_replay_through_pywb_at_the_latest_and_an_earlier_capture(
     assert anonymous.post(latest).status_code == 405
 
 
-def test_pywb_is_stopped_with_the_app(archive: dict[str, Any]) -> None:
+def test_pywb_is_restarted_when_it_died_and_stopped_with_the_app(archive: dict[str, Any]) -> None:
     if not has_pywb():
         pytest.skip("pywb not installed")
     args = argparse.Namespace(data_dir=archive["data"], mongodb_uri=None, command="serve")
@@ -336,8 +336,12 @@ def test_pywb_is_stopped_with_the_app(archive: dict[str, Any]) -> None:
                 client, "/replay", url=archive["edited"]["url"]).text)[0])
             assert client.get(src).status_code == 200
             pywb = app.state.room.pywb
+            first = pywb._proc
+            first.kill()  # pywb died: the next replay request starts it again
+            first.wait(timeout=10)
+            assert client.get(src).status_code == 200
             proc, root = pywb._proc, pywb._root
-            assert proc is not None and proc.poll() is None
+            assert proc is not None and proc.pid != first.pid and proc.poll() is None
         assert proc.poll() is not None and not root.exists()
 
 
