@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_port(port, timeout=60)
-        yield archive | {"base": f"http://127.0.0.1:{port}"}
+        yield archive | {"base": f"http://127.0.0.1:{port}", "proc": proc}
     finally:
         proc.terminate()
         try:
@@ -145,3 +146,21 @@ def test_hostile_article_runs_no_script_and_shows_its_text(served: dict[str, Any
     page.goto(f"{served['base']}/search?" + urlencode({"q": "黔东南"}))
     assert "<script>" in page.inner_text("ol.results")
     assert page.evaluate("() => window.__pwned === undefined") and not page.dialogs
+
+
+def test_serve_stops_its_pywb_when_it_is_stopped(served: dict[str, Any], page: Any) -> None:
+    """Last in the module: SIGTERM to `gzarchive serve` leaves no pywb behind."""
+    proc = served["proc"]
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    wayback = [int(c) for c in children
+               if b"wayback" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    assert len(wayback) == 1, "serve started one pywb"
+    proc.terminate()
+    proc.wait(timeout=20)
+    for _ in range(50):
+        if not Path(f"/proc/{wayback[0]}").exists() or \
+                "Z" in Path(f"/proc/{wayback[0]}/stat").read_text().split(")")[1][:3]:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"pywb (pid {wayback[0]}) still runs after serve stopped")
