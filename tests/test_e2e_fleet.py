@@ -242,3 +242,51 @@ def test_the_per_host_delay_holds_across_workers(
     assert min(gaps) >= delay * 0.8, sorted(gaps)[:5]
     span = times[-1] - times[0]
     assert span >= delay * (len(times) - 1) * 0.9
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_store_serve_takes_a_fleet_crawl_from_another_data_directory(
+        fleet_replica: Replica, tmp_path: Path, redis_url: str,  # noqa: F811
+        frontier_name: str) -> None:  # noqa: F811
+    rep = fleet_replica
+    store_dir, worker_dir = tmp_path / "served", tmp_path / "worker"
+    port = _free_port()
+    # Not on the network without saying so: no authentication.
+    refused = run_cli("store", "serve", "--bind", f"0.0.0.0:{port}", "--data-dir", str(store_dir))
+    assert refused.returncode == 2 and "--allow-remote" in refused.stderr, refused.stderr
+    assert not (store_dir / "db" / "server.json").exists()
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    serve = subprocess.Popen([sys.executable, "-m", "crawler", "store", "serve", "--bind",
+                              f"127.0.0.1:{port}", "--data-dir", str(store_dir)], cwd=ROOT,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        assert serve.stdout is not None
+        line = serve.stdout.readline()
+        uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        assert f"serving {store_dir.resolve() / 'db' / 'store'} on {uri}" in line, line
+        # A fleet's seeding crawl on "another machine" (a data directory of its own).
+        proc = _start("crawl", rep, worker_dir, redis_url, frontier_name, uri,
+                      "--max-articles", "6")
+        _finish([proc])
+        with MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+            stored = {d["url"] for d in client["gzarchive"]["articles"].find({}, {"url": 1})}
+        truth = {t["url"] for t in rep.ground_truth()}
+        assert len(stored) >= 6 and stored <= truth, sorted(stored)
+        assert not (worker_dir / "db").exists(), "the worker opened an embedded store"
+        # A local command on the served data directory joins the served store.
+        local = export(store_dir)
+        assert {a["url"] for a in local} == stored
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        out, err = serve.communicate(timeout=30)
+    assert serve.returncode == 0, err[-2000:]
+    assert "ONE SecantusDB process" in err and "no authentication" in err, err
+    assert "stopped" in out and not (store_dir / "db" / "server.json").exists()

@@ -52,6 +52,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--idle-seconds", type=float, default=3.0)
     parser.add_argument("--poll", type=float, default=1.0)
+    # `gzarchive store serve` (crawler/cli/store.py): an address of its choice, no idle stop.
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--stay", action="store_true", help="serve until SIGTERM/SIGINT")
     parser.add_argument("--cache-size", default=None,
                         help=f"WiredTiger cache, e.g. 512M or 8G (default ${CACHE_ENV}, "
                              "else half of the RAM above 1 GB)")
@@ -73,27 +77,30 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OWNED
     try:
         return _serve(paths, args.idle_seconds, args.poll,
-                      args.cache_size or default_cache_size())
+                      args.cache_size or default_cache_size(), args.host, args.port, args.stay)
     finally:
         os.close(owner)
 
 
-def production_server(path: str, cache_size: str) -> Any:
+def production_server(path: str, cache_size: str, host: str = "127.0.0.1",
+                      port: int = 0) -> Any:
     """A SecantusDB server on ``path`` as the embedded store runs it (not started):
     127.0.0.1 on a free port, every commit synced, standalone, no test commands,
     ``cache_size`` (usually :func:`default_cache_size`)."""
     from secantus import SecantusDBServer  # only the owner process loads the engine
 
-    return SecantusDBServer(host="127.0.0.1", port=0, storage_path=path,
+    return SecantusDBServer(host=host, port=port, storage_path=path,
                             sync_on_commit=True, durable=True, replica_set_name=None,
                             enable_test_commands=False, cache_size=cache_size)
 
 
-def _serve(paths: Paths, idle_seconds: float, poll: float, cache_size: str) -> int:
-    server = production_server(str(paths.store), cache_size)
+def _serve(paths: Paths, idle_seconds: float, poll: float, cache_size: str,
+           host: str = "127.0.0.1", port: int = 0, stay: bool = False) -> int:
+    server = production_server(str(paths.store), cache_size, host, port)
     server.start()
     host, port = server.address
-    uri = f"mongodb://{host}:{port}/?directConnection=true"
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    uri = f"mongodb://{local}:{port}/?directConnection=true"
     write_json_atomic(paths.state, {"pid": os.getpid(), "port": port, "uri": uri,
                                     "started": datetime.now(UTC).isoformat()})
     logger.info("serving %s on %s (cache %s)", paths.store, uri, cache_size)
@@ -112,7 +119,7 @@ def _serve(paths: Paths, idle_seconds: float, poll: float, cache_size: str) -> i
             if stop.wait(poll):
                 lock.acquire(timeout=10)  # best effort: let a joining client finish first
                 break
-            if live_leases(paths, clean=True):
+            if stay or live_leases(paths, clean=True):
                 idle_since = None
                 continue
             idle_since = idle_since or time.monotonic()
