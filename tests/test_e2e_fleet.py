@@ -290,3 +290,53 @@ def test_store_serve_takes_a_fleet_crawl_from_another_data_directory(
     assert serve.returncode == 0, err[-2000:]
     assert "ONE SecantusDB process" in err and "no authentication" in err, err
     assert "stopped" in out and not (store_dir / "db" / "server.json").exists()
+
+
+def test_scrapy_crawl_seeds_the_frontier_and_a_worker_joins(
+        fleet_replica: Replica, tmp_path: Path, redis_url: str,  # noqa: F811
+        frontier_name: str, mongo: str) -> None:  # noqa: F811
+    rep = fleet_replica
+    start = len(rep.log)
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    base = [sys.executable, "-m", "scrapy", "crawl", "section", "-s", f"PORTAL_URL={rep.url}",
+            "-s", f"DATA_DIR={data}", "-s", f"FLEET_REDIS_URL={redis_url}",
+            "-s", f"FLEET_NAME={frontier_name}", "-s", "AUTOTHROTTLE_ENABLED=False",
+            "-L", "WARNING"]
+    # A fleet without one MongoDB is a usage error, before anything starts.
+    no_store = subprocess.run(base, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert no_store.returncode == 2 and "MONGODB_URI" in no_store.stderr, no_store.stderr[-2000:]
+    assert not client_exists(redis_url, frontier_name)
+    crawl = subprocess.Popen([*base, "-s", f"MONGODB_URI={mongo}", "-s", "DOWNLOAD_DELAY=0.1",
+                              "-s", "PORTAL_MAX_ARTICLES=12"],
+                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, start_new_session=True)
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.time() + 60
+    while not client.exists(f"gzarchive:{frontier_name}:config"):
+        assert crawl.poll() is None, crawl.communicate()
+        assert time.time() < deadline, "scrapy crawl never seeded the frontier"
+        time.sleep(0.05)
+    published = json.loads(client.get(f"gzarchive:{frontier_name}:config") or b"{}")
+    assert published["PORTAL_URL"] == rep.url and published["PORTAL_MAX_ARTICLES"] == 12
+    worker = _start("worker", rep, data, redis_url, frontier_name, mongo,
+                    "--set", "DOWNLOAD_DELAY=0.1")
+    out, err = crawl.communicate(timeout=240)
+    assert crawl.returncode == 0, (out[-2000:], err[-3000:])
+    _finish([worker])
+    fetched = _fetched(rep.log[start:])
+    assert not {p: n for p, n in fetched.items() if n > 1}, fetched
+    stored = export(data, mongodb_uri=mongo)
+    truth = {t["url"] for t in rep.ground_truth()}
+    assert len(stored) >= 12 and {a["url"] for a in stored} <= truth
+    assert len({a["url"] for a in stored}) == len(stored)
+    with MongoClient(mongo) as mc:
+        runs = list(mc["gzarchive"]["crawl_runs"].find())
+    roles = Counter((r.get("settings") or {}).get("role") for r in runs)
+    assert roles == {"crawl": 1, "worker": 1}, runs
+
+
+def client_exists(redis_url: str, name: str) -> bool:  # noqa: F811
+    """Whether any key of frontier *name* exists."""
+    return bool(list(redis.Redis.from_url(redis_url).scan_iter(match=f"gzarchive:{name}:*")))

@@ -13,6 +13,7 @@ import argparse
 from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 
+from crawler.fleet.setup import check_redis, scrapy_fleet
 from crawler.run.errors import RunError
 from crawler.run.runner import drive, print_error
 from crawler.run.settings_check import check_components, check_settings, parse_pairs
@@ -33,6 +34,7 @@ class Command(ScrapyCrawl):
         self.settings.setdict(checked, priority="cmdline")
         try:
             check_components(self.settings)
+            scrapy_fleet(self.settings)  # fleet mode: -s FLEET_REDIS_URL=redis://…
         except RunError as exc:
             raise UsageError(str(exc), print_help=False) from exc
 
@@ -43,6 +45,7 @@ class Command(ScrapyCrawl):
             raise UsageError("running 'scrapy crawl' with more than one spider is not supported")
         assert self.crawler_process is not None
         try:
+            check_redis(self.crawler_process.settings)
             self.exitcode = drive(self.crawler_process, args[0], "scrapy crawl", **opts.spargs)
         except RunError as exc:
             self.exitcode = print_error("scrapy crawl", exc)

@@ -12,6 +12,7 @@ from crawler.fleet.config import enabled, new_worker_id
 EXTENSION = "crawler.fleet.extension.FleetExtension"
 LEASES = "crawler.fleet.leases.FleetLeases"
 POLITENESS = "crawler.fleet.politeness.SharedPoliteness"
+SCHEDULER = "crawler.fleet.queue.FleetScheduler"
 
 
 def fleet_overrides(settings: BaseSettings, redis_url: str, role: str,
@@ -27,7 +28,7 @@ def fleet_overrides(settings: BaseSettings, redis_url: str, role: str,
         "FLEET_REDIS_URL": redis_url, "FLEET_ROLE": role, "FLEET_NAME": name,
         "FLEET_WAIT": wait,
         "FLEET_WORKER_ID": settings.get("FLEET_WORKER_ID") or new_worker_id(),
-        "SCHEDULER": "crawler.fleet.queue.FleetScheduler",
+        "SCHEDULER": SCHEDULER,
         "DUPEFILTER_CLASS": "crawler.fleet.queue.FleetDupeFilter",
         "REDIS_URL": redis_url,
         "DOWNLOAD_DELAY_JITTER": 0,
@@ -56,3 +57,47 @@ def build_run_lock(crawler: Any, data_dir: Path) -> Any:
     from crawler.runlock import RunLock
 
     return RunLock(data_dir)
+
+
+def scrapy_fleet(settings: BaseSettings) -> None:
+    """``scrapy crawl section -s FLEET_REDIS_URL=redis://…``: the settings ``gzarchive crawl
+    --redis-url`` sets, on the project's command line (crawler/commands/crawl.py). It is
+    the seeding crawl (workers join with ``gzarchive worker``); a fleet needs one MongoDB
+    (MONGODB_URI, setting or environment). SettingsError (exit 2) otherwise."""
+    import os
+
+    from crawler.config import ConfigError
+    from crawler.fleet.config import FleetConfig
+    from crawler.run.errors import SettingsError
+
+    if not enabled(settings) or settings.get("SCHEDULER") == SCHEDULER:
+        return
+    if (settings.get("FLEET_ROLE") or "crawl") != "crawl":
+        raise SettingsError("FLEET_ROLE: `scrapy crawl` seeds the frontier; workers join "
+                            "with `gzarchive worker --redis-url URL`")
+    if not (settings.get("MONGODB_URI") or os.environ.get("MONGODB_URI")):
+        raise SettingsError("FLEET_REDIS_URL needs MONGODB_URI (setting or environment): "
+                            "every worker writes to one MongoDB")
+    settings.setdict(fleet_overrides(settings, str(settings.get("FLEET_REDIS_URL")), "crawl",
+                                     str(settings.get("FLEET_NAME") or "default"),
+                                     settings.getbool("FLEET_WAIT")), priority="cmdline")
+    try:
+        FleetConfig.from_settings(settings)
+    except ConfigError as exc:
+        raise SettingsError(str(exc)) from exc
+
+
+def check_redis(settings: BaseSettings) -> None:
+    """In fleet mode, that the frontier's Redis answers (RunError, exit 7, otherwise)."""
+    if not enabled(settings):
+        return
+    import redis
+
+    from crawler.run.errors import RunError
+    from crawler.run.exits import EXIT_STORE
+
+    url = str(settings.get("FLEET_REDIS_URL"))
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=5).ping()
+    except (redis.RedisError, ValueError) as exc:
+        raise RunError(f"redis unreachable at {url}: {exc}", EXIT_STORE) from exc
