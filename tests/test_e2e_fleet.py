@@ -340,3 +340,34 @@ def test_scrapy_crawl_seeds_the_frontier_and_a_worker_joins(
 def client_exists(redis_url: str, name: str) -> bool:  # noqa: F811
     """Whether any key of frontier *name* exists."""
     return bool(list(redis.Redis.from_url(redis_url).scan_iter(match=f"gzarchive:{name}:*")))
+
+
+@pytest.fixture(scope="module")
+def fleet_replica_js() -> Iterator[Replica]:
+    """Both sections, Hi,貴州!'s listing filled in by JavaScript (`--profile js`)."""
+    with running_replica() as rep:
+        yield rep
+
+
+@pytest.mark.browser
+def test_a_fleet_renders_the_javascript_section(
+        fleet_replica_js: Replica, tmp_path: Path, redis_url: str,  # noqa: F811
+        frontier_name: str, mongo: str) -> None:  # noqa: F811
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Chromium not installed (apt-get install chromium)")
+    rep = fleet_replica_js
+    start = len(rep.log)
+    data = tmp_path / "data"
+    procs = _fleet(rep, data, redis_url, frontier_name, mongo, 1, "--set", "DOWNLOAD_DELAY=0.05")
+    _finish(procs)
+    log = rep.log[start:]
+    articles = Counter(e.path for e in log if ARTICLE.match(e.path))
+    assert articles and max(articles.values()) == 1, articles
+    _check_store(rep, data, mongo)  # every article of both sections, once, its sections
+    # The rendered listing is archived as a rendering, by whichever worker took it.
+    kinds = Counter(r.rec_type for path in sorted((data / "warc").glob("*.warc.gz"))
+                    for r in ArchiveIterator(path.open("rb")))
+    assert kinds["conversion"] > 0, kinds
+    # The decision that the section needs a browser is the fleet's (shared crawl state).
+    rendered = redis.Redis.from_url(redis_url).smembers(f"gzarchive:{frontier_name}:rendered")
+    assert len(rendered) == 1, rendered

@@ -3,6 +3,10 @@
 - :class:`LeasedQueue`: scrapy-redis's priority queue whose ``pop`` moves the request
   into this worker's in-flight hash (storage.redis_frontier) instead of dropping it; the
   request carries its entry id in ``meta["fleet_entry"]``.
+  A rendered request (``meta["playwright"]``) carries this process's browser capture
+  (callbacks bound to its WARC writer, crawler.archive.browser), which neither pickles
+  nor belongs to the worker that will render it: it is queued without them, marked,
+  and the popping worker hooks in its own (crawler.rendering.listing_meta).
 - :class:`FleetDupeFilter`: scrapy-redis's filter fingerprinting with the project's
   fingerprinter (canonical URLs: twins and tracked links are one request), not its own.
 - :class:`FleetScheduler`: a re-scheduled request (a retry) lets go of its old entry;
@@ -11,6 +15,8 @@
 
 from __future__ import annotations
 
+import logging
+import pickle
 from typing import Any
 
 from scrapy import Request
@@ -21,7 +27,13 @@ from scrapy_redis.scheduler import Scheduler
 from crawler.fleet.context import FleetContext, fleet_context
 from storage.redis_frontier import entry_id
 
+logger = logging.getLogger(__name__)
+
 ENTRY = "fleet_entry"
+RENDER = "fleet_render"
+#: request.meta of a rendered request that is bound to the process that made it.
+PROCESS_BOUND = ("playwright_page_init_callback", "playwright_page_event_handlers",
+                 "playwright_page_methods")
 
 
 class LeasedQueue(PriorityQueue):  # type: ignore[misc]
@@ -37,6 +49,21 @@ class LeasedQueue(PriorityQueue):  # type: ignore[misc]
             return None
         request: Request = self._decode_request(data)
         request.meta[ENTRY] = entry_id(data)
+        return request
+
+    def _encode_request(self, request: Request) -> bytes:
+        if request.meta.get("playwright"):
+            meta = {k: v for k, v in request.meta.items() if k not in PROCESS_BOUND}
+            meta[RENDER] = True
+            request = request.replace(meta=meta)
+        return bytes(super()._encode_request(request))
+
+    def _decode_request(self, data: bytes) -> Request:
+        request: Request = super()._decode_request(data)
+        if request.meta.pop(RENDER, False):
+            from crawler import rendering
+
+            request.meta.update(rendering.listing_meta(self.spider.crawler))
         return request
 
 
@@ -83,7 +110,16 @@ class FleetScheduler(Scheduler):  # type: ignore[misc]
 
     def enqueue_request(self, request: Request) -> bool:
         old = request.meta.pop(ENTRY, None)
-        queued = bool(super().enqueue_request(request))
+        try:
+            queued = bool(super().enqueue_request(request))
+        except (TypeError, AttributeError, pickle.PicklingError, ValueError) as exc:
+            # Not lost silently in a task nobody awaits: counted and said.
+            logger.error("fleet: %s cannot be queued in the shared frontier: %s",
+                         request.url, exc)
+            self.stats.inc_value("fleet/errors/unqueueable")
+            if old is not None:
+                request.meta[ENTRY] = old
+            return False
         if old is not None:  # re-scheduled (a retry): the new copy carries the work
             self.context.frontier.ack(old)
         if self.seeding and queued:
