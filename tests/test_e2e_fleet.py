@@ -101,7 +101,7 @@ def _finish(procs: list[subprocess.Popen[str]], timeout: float = 240) -> list[st
 
 
 def _fetched(log: list[LogEntry]) -> Counter[str]:
-    """Paths served, robots.txt aside (each worker process reads it once)."""
+    """Paths served, robots.txt aside (checked on its own: once per fleet)."""
     return Counter(e.path for e in log if e.path != "/robots.txt")
 
 
@@ -162,6 +162,8 @@ def test_three_workers_fetch_each_url_once_and_store_every_article_once(
     fetched = _fetched(log)
     twice = {path: n for path, n in fetched.items() if n > 1}
     assert not twice, f"fetched more than once: {twice}"
+    # robots.txt too: the first worker's copy is the fleet's.
+    assert [e.path for e in log].count("/robots.txt") == 1
     articles = _check_store(rep, data, mongo)
     # Every worker worked, and wrote WARC files of its own.
     exchanges = _warc_exchanges(data)
@@ -238,8 +240,12 @@ def test_the_per_host_delay_holds_across_workers(
     times = sorted(e.time for e in rep.log[start:] if e.path != "/robots.txt")
     assert len(times) > 20
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    # Served times: the reserved start plus a varying few ms of transfer and parsing.
-    assert min(gaps) >= delay * 0.8, sorted(gaps)[:5]
+    # Served times are the reserved starts plus the time to dispatch and send: a worker's
+    # event loop late by a few tens of ms (a loaded machine) narrows one gap, widening
+    # the one before. Two workers each keeping only their own pace would make half of
+    # the gaps short and some near zero.
+    short = [g for g in gaps if g < delay * 0.8]
+    assert len(short) <= max(1, len(gaps) // 10) and min(gaps) >= delay * 0.3, sorted(gaps)[:5]
     span = times[-1] - times[0]
     assert span >= delay * (len(times) - 1) * 0.9
 

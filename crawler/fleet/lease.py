@@ -7,7 +7,8 @@ frontier's lease (SET NX with a TTL, renewed by the heartbeat): a second ``gzarc
 crawl`` of the same frontier is refused (exit 6) while the first is alive. Taking it
 starts a new crawl of the frontier: its duplicate filter is emptied (a recrawl fetches
 again; requests still queued from a killed crawl stay queued), the workers' settings
-are published, and the frontier is marked *seeding* until the seeds are queued.
+are published, the fleet's copy of robots.txt is dropped (crawler.fleet.robots), and
+the frontier is marked *seeding* until the seeds are queued.
 Workers take no lease: they join (crawler.fleet.extension).
 """
 
@@ -77,7 +78,7 @@ class FrontierLease:
         settings = self.crawler.settings
         published = {name: settings.get(name) for name in PUBLISHED}
         pipe = client.pipeline(transaction=True)
-        pipe.delete(config.keys.dupefilter)
+        pipe.delete(config.keys.dupefilter, config.keys.key("robots"))
         pipe.set(config.keys.key("seeding"), config.worker_id, px=max(ms * 4, 60_000))
         pipe.set(config.keys.key("config"), json.dumps(published, ensure_ascii=False))
         pipe.execute()

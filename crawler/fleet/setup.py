@@ -13,6 +13,8 @@ EXTENSION = "crawler.fleet.extension.FleetExtension"
 LEASES = "crawler.fleet.leases.FleetLeases"
 POLITENESS = "crawler.fleet.politeness.SharedPoliteness"
 SCHEDULER = "crawler.fleet.queue.FleetScheduler"
+ROBOTS = "crawler.fleet.robots.FleetRobotsTxt"
+ROBOTS_SCRAPY = "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"
 
 
 def fleet_overrides(settings: BaseSettings, redis_url: str, role: str,
@@ -24,6 +26,8 @@ def fleet_overrides(settings: BaseSettings, redis_url: str, role: str,
     spider_mw[LEASES] = 10      # outermost but for Scrapy's start middleware
     downloader_mw = settings.getdict("DOWNLOADER_MIDDLEWARES")
     downloader_mw[POLITENESS] = 900
+    downloader_mw[ROBOTS_SCRAPY] = None
+    downloader_mw[ROBOTS] = 100     # where Scrapy's robots.txt middleware runs
     return {
         "FLEET_REDIS_URL": redis_url, "FLEET_ROLE": role, "FLEET_NAME": name,
         "FLEET_WAIT": wait,
