@@ -13,7 +13,8 @@ and the replica (sampled with psutil), so a saturated helper shows. With ``--pol
 the run is repeated at ``DOWNLOAD_DELAY=D`` and the fleet's per-host rate is printed
 (at most 1/D). ``--repeat R`` runs the sizes R times back to back (the machine is
 shared: judge by the ratio of neighbouring runs). ``--py-spy DIR`` records the seeding
-crawl's stacks (``py-spy record --format raw``) into DIR.
+crawl's stacks, idle ones too, per thread (``py-spy record --format raw --idle
+--threads``) into DIR.
 
     .venv/bin/python benchmarks/fleet.py [--articles 300] [--sizes 1,2,4] [--repeat 1]
         [--polite 0.2] [--py-spy DIR] [--set NAME=VALUE ...]
@@ -186,7 +187,8 @@ def run_fleet(size: int, articles: int, delay: float, workdir: Path,
         crawl = [sys.executable, "-m", "crawler", "crawl", "--portal-url", portal, *common]
         if spy is not None:
             spy.mkdir(parents=True, exist_ok=True)
-            crawl = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "--rate", "50", "--subprocesses",
+            crawl = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw",
+                     "--rate", "50", "--subprocesses", "--idle", "--threads",
                      "-o", str(spy / f"crawl-{size}w-{int(time.time())}.txt"), "--", *crawl]
         procs.insert(0, subprocess.Popen(crawl, cwd=ROOT, env=env, stdout=subprocess.DEVNULL))
         sampler.watch("crawl", procs[0].pid)

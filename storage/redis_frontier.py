@@ -33,6 +33,13 @@ redis.call('DEL', KEYS[3])
 return item[1]
 """
 
+# KEYS: inflight, done; ARGV: entry, worker. One round trip per finished request.
+ACK = """
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+return 1
+"""
+
 HOLD = """
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
 if not entry then return 0 end
@@ -133,6 +140,7 @@ class Frontier:
         self.worker = worker
         self.lease_ms = max(1, int(lease_seconds * 1000))
         self._pop = client.register_script(POP)
+        self._ack = client.register_script(ACK)
         self._hold = client.register_script(HOLD)
         self._release = client.register_script(RELEASE)
         self._reclaim = client.register_script(RECLAIM)
@@ -163,10 +171,8 @@ class Frontier:
         return bytes(data) if data is not None else None
 
     def ack(self, entry: str) -> bool:
-        done = bool(self.r.hdel(self.keys.inflight(self.worker), entry))
-        if done:
-            self.r.hincrby(self.keys.key("done"), self.worker, 1)
-        return done
+        return bool(self._ack(keys=[self.keys.inflight(self.worker), self.keys.key("done")],
+                              args=[entry, self.worker]))
 
     def hold(self, entry: str, url: str) -> bool:
         """Keep *entry* until the article *url* is stored (``release``)."""

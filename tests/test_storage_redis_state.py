@@ -117,7 +117,10 @@ def test_a_taken_request_is_held_until_stored_and_reclaimed_from_a_dead_worker(
     assert a.hold(entry_id(b"req2"), "http://x/article")
     assert b.reclaim_dead() == {}            # A's lease is alive
     assert b.must_wait()                     # A still has a request in flight
-    a.ack(entry_id(b"req1"))
+    assert a.ack(entry_id(b"req1"))
+    assert not a.ack(entry_id(b"req1"))      # done once, counted once
+    assert not b.ack(entry_id(b"req2"))      # not B's to finish
+    assert redis_client.hgetall(keys.key("done")) == {b"A": b"1"}
     assert b.must_wait()                     # ... and one held, A not idle
     a.mark_idle(True)
     assert not b.must_wait()
