@@ -13,7 +13,8 @@ near-duplicate pipeline could not check stays pending and is fetched again in fu
 Stats: ``archive/mongo/{new,updated,unchanged,revised,sections_merged,
 near_duplicates_relinked,replayed}``, ``archive/mongo/spooled`` (writes journaled),
 ``archive/mongo/errors/{kind}``, ``archive/spool/errors`` (writes neither written nor
-spooled: data at risk, exit 8).
+spooled: data at risk, exit 8), ``archive/search/{indexed,skipped,errors}`` (the search
+index's catch-up after each batch and at the end, storage.search.indexer).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ from storage.mongo.writer import BatchWriter, FlushReport
 
 logger = logging.getLogger(__name__)
 
+#: Seconds the end of a crawl waits for the search index's writer lock (another process
+#: indexing): that process then indexes what this one wrote.
+FINAL_CATCHUP_WAIT = 30.0
 # Item fields that are not part of the stored article.
 TRANSIENT_FIELDS = ("paragraphs", "fetched_at", "script", "near_duplicates_found",
                     "near_duplicate_unchecked")
@@ -108,7 +112,7 @@ class MongoStorePipeline:
             _client, db = self._stack.enter_context(open_database(
                 config.uri, config.data_dir, db_name=config.database,
                 write_concern=config.write_concern))
-            repo = ArticleRepository(db)
+            repo = ArticleRepository(db, search_dir=config.data_dir / "search")
             repo.ensure_indexes()
             RunRepository(db).ensure_indexes()
             self.repo = repo
@@ -189,6 +193,25 @@ class MongoStorePipeline:
         assert self.writer is not None
         report = await asyncio.to_thread(self.writer.flush)
         await asyncio.to_thread(self._settle, report)
+        await asyncio.to_thread(self._index, 0.0)
+
+    def _index(self, wait: float) -> None:
+        """Search-index catch-up after a durable batch (storage.search.indexer): skipped
+        when another process holds the index; a failure leaves the marks for later."""
+        if self.repo is None:
+            return
+        try:
+            done = self.repo.catch_up(wait=wait)
+        except (PyMongoError, OSError, ValueError) as exc:
+            self._stats().inc_value("archive/search/errors")
+            logger.error("search index not brought up to date (%s): the articles stay "
+                         "marked pending and are indexed by a later catch-up", exc)
+            return
+        if done.indexed:
+            self._stats().inc_value("archive/search/indexed", done.indexed)
+        elif done.skipped and wait:
+            self._stats().inc_value("archive/search/skipped")
+            logger.info("search index: final catch-up skipped (%s)", done.skipped)
 
     async def close_spider(self) -> None:
         try:
@@ -199,6 +222,8 @@ class MongoStorePipeline:
                 for url, (sections, urls, _items) in parked.items():
                     self.writer.add(Op.touch(url, sections, urls))
                 await self._flush()
+                # The last process to finish indexes what every writer left pending.
+                await asyncio.to_thread(self._index, FINAL_CATCHUP_WAIT)
         finally:
             self._stack.close()
 

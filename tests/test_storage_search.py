@@ -10,6 +10,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import opencc
@@ -137,15 +138,23 @@ def _oracle(docs: list[dict[str, Any]], words: list[str], section: str | None = 
     return urls[:limit] if limit else urls
 
 
-@pytest.fixture(scope="module")
-def store(mongo_uri: str) -> Iterator[tuple[ArticleRepository, list[dict[str, Any]]]]:  # noqa: F811
+@pytest.fixture(scope="module", params=["index", "no-index"])
+def store(mongo_uri: str, request: pytest.FixtureRequest,  # noqa: F811
+          tmp_path_factory: pytest.TempPathFactory,
+          ) -> Iterator[tuple[ArticleRepository, list[dict[str, Any]]]]:
+    """400 articles; "index": searched through the search index (half of them caught
+    up, half still pending), "no-index": a repository without a search directory."""
     client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri, tz_aware=True)
     name = f"test_search_{uuid.uuid4().hex[:8]}"
-    repo = ArticleRepository(client.get_database(name, write_concern=WriteConcern(w=1, j=True)))
+    search_dir = tmp_path_factory.mktemp("search") if request.param == "index" else None
+    repo = ArticleRepository(client.get_database(name, write_concern=WriteConcern(w=1, j=True)),
+                             search_dir=search_dir)
     repo.ensure_indexes()
     docs = _corpus(400, seed=7)
     for i in range(0, len(docs), 50):
         repo.upsert_many(docs[i:i + 50], NOW)
+        if i == 150 and search_dir is not None:
+            assert repo.catch_up().indexed == 200
     try:
         yield repo, docs
     finally:
@@ -187,8 +196,9 @@ def test_find_equals_a_full_sort(store: tuple[ArticleRepository, list[dict[str, 
         assert len(got) > 0 or query["words"] == ["不存在的词"]
 
 
-def test_revised_article_is_searched_on_its_new_text(mongo_db: Database[dict[str, Any]]) -> None:  # noqa: F811
-    repo = ArticleRepository(mongo_db)
+def test_revised_article_is_searched_on_its_new_text(mongo_db: Database[dict[str, Any]],  # noqa: F811
+                                                     tmp_path: Path) -> None:
+    repo = ArticleRepository(mongo_db, search_dir=tmp_path / "search")
     repo.ensure_indexes()
     url = "https://gz.cri.cn/n/1.html"
     doc = {"url": url, "title": "旧标题", "body": "黄果树瀑布", "content_hash": "a",
@@ -198,8 +208,10 @@ def test_revised_article_is_searched_on_its_new_text(mongo_db: Database[dict[str
     repo.upsert_many([{**doc, "body": "梵净山云海", "content_hash": "b"}], NOW)
     assert list(repo.find(search="瀑布")) == []
     assert [d["url"] for d in repo.find(search="梵淨山")] == [url]
-    assert repo.postings.collection.count_documents({"url": url}) == len(
-        {d["_id"] for d in repo.postings.collection.find({"url": url})})
+    assert repo.catch_up().indexed == 1  # the index now holds the new text only
+    assert list(repo.find(search="瀑布")) == []
+    assert [d["url"] for d in repo.find(search="梵淨山")] == [url]
+    assert mongo_db["articles"].count_documents({"search_pending": {"$exists": True}}) == 0
 
 
 def test_legacy_store_is_migrated(mongo_db: Database[dict[str, Any]]) -> None:  # noqa: F811

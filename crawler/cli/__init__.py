@@ -12,10 +12,21 @@ import sys
 from collections.abc import Sequence
 
 from crawler.archive import cli as warc
-from crawler.cli import crawl, export, frontier, query, schedule, serve, stats, store, worker
+from crawler.cli import (
+    crawl,
+    export,
+    frontier,
+    query,
+    schedule,
+    search,
+    serve,
+    stats,
+    store,
+    worker,
+)
 from crawler.cli.common import EXIT_USAGE, CliError
 
-COMMANDS = (crawl, export, query, stats, schedule, warc, serve, worker, frontier, store)
+COMMANDS = (crawl, export, query, stats, schedule, warc, serve, worker, frontier, store, search)
 
 
 def build_parser() -> argparse.ArgumentParser:

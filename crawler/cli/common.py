@@ -41,6 +41,12 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                              "store under the data directory)")
 
 
+def search_dir(args: argparse.Namespace) -> Path:
+    """The search index beside the store (storage.search): DATA/search, also when the
+    store is a real MongoDB (MONGODB_URI): it is a cache, rebuilt by `search reindex`."""
+    return Path(args.data_dir) / "search"
+
+
 @contextmanager
 def open_store(args: argparse.Namespace) -> Iterator[Any]:
     """Yield an ArticleRepository on the configured store (embedded when no URI)."""
@@ -50,7 +56,7 @@ def open_store(args: argparse.Namespace) -> Iterator[Any]:
 
     try:
         with open_database(args.mongodb_uri, Path(args.data_dir)) as (_client, db):
-            repo = ArticleRepository(db)
+            repo = ArticleRepository(db, search_dir=search_dir(args))
             repo.ensure_indexes()
             yield repo
     except StoreUnavailable as exc:
@@ -68,7 +74,6 @@ def open_reader(args: argparse.Namespace) -> Iterator[Any]:
     from storage.mongo.articles import ArticleRepository
     from storage.mongo.client import open_database, redact
     from storage.mongo.errors import NoStore, StoreUnavailable
-    from storage.mongo.postings import COLLECTION as POSTINGS_COLLECTION
     from storage.mongo.readonly import existing_store
 
     data_dir = Path(args.data_dir)
@@ -88,10 +93,9 @@ def open_reader(args: argparse.Namespace) -> Iterator[Any]:
             if "articles" not in names:
                 raise CliError(f"no archive at {where} (database {db.name!r} holds no "
                                "articles)", EXIT_USAGE)
-            if POSTINGS_COLLECTION not in names:  # upgraded by ensure_indexes, not here
-                raise CliError(f"the archive at {where} was written by an earlier version: "
-                               "run `gzarchive crawl` on it once to upgrade it", EXIT_USAGE)
-            yield ArticleRepository(db)
+            # Searched through DATA/search when its index is this store's; else (not built
+            # yet, a store being upgraded) by reading every article: exact, slower.
+            yield ArticleRepository(db, search_dir=search_dir(args))
     except NoStore as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
     except StoreUnavailable as exc:

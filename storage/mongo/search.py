@@ -1,39 +1,25 @@
-"""Keyword search and date-ordered listing of articles, index-backed on both servers.
+"""Date-ordered listing of articles, and the text check of keyword searches.
 
-A search walks publication-date windows (``timeline.Windows``) newest first. In each
-window it reads the postings (``postings.Postings``) of its *driving* term, fetches
-those articles by URL (the ``url_unique`` index) in date order and keeps those whose
-text contains every word (bigrams can all occur without the word: 贵州 + 州人 without
-贵州人). It stops as soon as it has the caller's limit, so a common word costs one
-small window, and a rare word costs its own few postings.
-
-The driving term is the rarest: while the windows seen so far hold fewer than
-``PROBE_POSTINGS`` postings of every term (at most ``PROBE_WINDOWS`` windows), each
-window reads all the terms and intersects them (exact, and a sample of how often each
-occurs); then the least frequent one drives alone. Terms are simplified bigrams and ASCII words, so 貴州 and
-贵州 search alike; a query of lone CJK characters has no term and walks the
-articles' own date windows, checking the text.
+Listings walk publication-date windows (``timeline.Windows``) newest first, each an
+index range, and stop as soon as the caller has its rows. Keyword searches are made by
+the search index (``storage.search.searcher``); what they share with this module is
+the exact check of a candidate: every query word occurs in the title or body, in
+either script (CJK runs as substrings of the simplified text, ASCII words whole) --
+terms are simplified bigrams and ASCII words, so 貴州 and 贵州 search alike, and
+bigrams can all occur without the word (贵州 + 州人 without 贵州人).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.collection import Collection
 
-from storage.mongo.postings import Postings
 from storage.mongo.terms import ASCII_WORD, CJK_RUN, query_terms, to_simplified
 from storage.mongo.timeline import Timeline, Windows
-
-#: Probe every term until one of them has this many postings in the windows seen, or
-#: for this many windows (rare terms all: then the longest drives).
-PROBE_POSTINGS = 200
-PROBE_WINDOWS = 3
-#: Candidates fetched per round trip to the articles.
-FETCH_CHUNK = 50
 
 
 def split_words(search: str | Sequence[str]) -> list[str]:
@@ -86,38 +72,6 @@ class Filters:
         return self.include_near_duplicates or doc.get("near_duplicate_of") is None
 
 
-@dataclass
-class _Driver:
-    """Chooses the term that drives the walk, from the postings seen so far."""
-
-    terms: list[str]
-    counts: dict[str, int] = field(default_factory=dict)
-    chosen: str | None = None
-    probed: int = 0
-
-    def __post_init__(self) -> None:
-        self.counts = dict.fromkeys(self.terms, 0)
-        if len(self.terms) == 1:
-            self.chosen = self.terms[0]
-
-    def candidates(self, postings: Postings,
-                   window: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
-        """(url -> published_at of the candidates, postings read) in one window."""
-        if self.chosen is not None:
-            found = postings.window(self.chosen, window)
-            return found, len(found)
-        per_term = {t: postings.window(t, window) for t in self.terms}
-        for term, found in per_term.items():
-            self.counts[term] += len(found)
-        self.probed += 1
-        if max(self.counts.values()) >= PROBE_POSTINGS or self.probed >= PROBE_WINDOWS:
-            self.chosen = min(self.terms, key=lambda t: (self.counts[t], self.terms.index(t)))
-        first, *others = per_term.values()
-        common = {url: published for url, published in first.items()
-                  if all(url in other for other in others)}
-        return common, max(len(f) for f in per_term.values())
-
-
 def _order_key(newest_first: bool) -> Any:
     def key(item: tuple[str, Any]) -> tuple[Any, ...]:
         url, published = item
@@ -130,12 +84,11 @@ def _order_key(newest_first: bool) -> Any:
 
 
 class ArticleQuery:
-    """Date-ordered reads of the articles: listings and keyword searches."""
+    """Date-ordered reads of the articles (listings)."""
 
-    def __init__(self, articles: Collection[dict[str, Any]], postings: Postings,
+    def __init__(self, articles: Collection[dict[str, Any]],
                  meta: Collection[dict[str, Any]]) -> None:
         self.articles = articles
-        self.postings = postings
         self.meta = meta
 
     def _windows(self, filters: Filters, newest_first: bool, target: int) -> Windows:
@@ -155,36 +108,3 @@ class ArticleQuery:
             windows.observed(len(docs))
             docs.sort(key=lambda d: key((d["url"], d.get("published_at"))))
             yield from (d for d in docs if filters.accepts(d))
-
-    def search(self, words: Sequence[str], filters: Filters, newest_first: bool = True,
-               limit: int | None = None) -> Iterator[dict[str, Any]]:
-        """Articles containing every word, in date order."""
-        terms = index_terms(words)
-        if not terms:  # lone CJK characters only: nothing indexable, check the text
-            needles = Needles.of(words)
-            yield from (d for d in self.listing(filters, newest_first) if matches(d, needles))
-            return
-        driver = _Driver(terms)
-        needles = Needles.of(words)  # folded once, not per candidate
-        # Postings per window: a common word fills the limit in the first window.
-        windows = self._windows(filters, newest_first, max(2 * limit, 50) if limit else 500)
-        key = _order_key(newest_first)
-        for window in windows:
-            found, read = driver.candidates(self.postings, window)
-            windows.observed(read)
-            ordered = [url for url, _ in sorted(found.items(), key=key)]
-            for start in range(0, len(ordered), FETCH_CHUNK):
-                chunk = ordered[start:start + FETCH_CHUNK]
-                by_url = {d["url"]: d for d in self.articles.find({"url": {"$in": chunk}})}
-                for url in chunk:
-                    doc = by_url.get(url)
-                    if doc is not None and filters.accepts(doc) and matches(doc, needles):
-                        yield doc
-
-    def explain(self, words: Sequence[str], filters: Filters) -> dict[str, Any]:
-        """The server's explain of the first postings query a search issues."""
-        terms = index_terms(words)
-        if not terms:
-            raise ValueError(f"no indexable term in {list(words)!r}")
-        window = next(iter(self._windows(filters, True, 50)))
-        return self.postings.explain(terms[0], window)
