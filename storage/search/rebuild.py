@@ -72,7 +72,7 @@ def unfinished(root: Path) -> list[Path]:
 
 def rebuild(articles: Collection[dict[str, Any]], root: Path, *, fresh: bool = False,
             report: Reporter = log_progress, wait: float = 0.0,
-            chunk: int = CHUNK) -> Rebuilt:
+            chunk: int | None = None) -> Rebuilt:
     """Build (or resume building) the index of every article, then swap it in.
 
     *fresh*: start over even when an unfinished build is there. Raises IndexBusy when
@@ -80,6 +80,7 @@ def rebuild(articles: Collection[dict[str, Any]], root: Path, *, fresh: bool = F
     """
     meta = articles.database["store_meta"]
     where = SearchDir(root)
+    chunk = chunk or CHUNK
     root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with ExitStack() as stack:
