@@ -2,19 +2,19 @@
 
 For each fleet size: a fresh replica (``--articles`` per target section, plain HTML
 listings, every answer rendered once and served from memory, in a process of its own
-that reports its own CPU), a fresh store server (the embedded store's SecantusDB
-server, journaled, in a process of its own) and frontier; N-1 ``gzarchive worker``
-processes are started first (the frontier is marked *seeding* so they wait for it),
-then the seeding ``gzarchive crawl --redis-url``; pages/s is the replica's requests
-served divided by the span from the first to the last request (process start-up
-excluded). ``AUTOTHROTTLE_ENABLED=False``, ``DOWNLOAD_DELAY=0``. Printed per run: the
-load average before it, and the CPU seconds of the workers, the store server, Redis
-and the replica (sampled with psutil), so a saturated helper shows. With ``--polite D``
-the run is repeated at ``DOWNLOAD_DELAY=D`` and the fleet's per-host rate is printed
-(at most 1/D). ``--repeat R`` runs the sizes R times back to back (the machine is
-shared: judge by the ratio of neighbouring runs). ``--py-spy DIR`` records the seeding
-crawl's stacks, idle ones too, per thread (``py-spy record --format raw --idle
---threads``) into DIR.
+that reports its own CPU, with a listen backlog of 1024), a fresh store server (the
+embedded store's SecantusDB server, journaled, in a process of its own) and frontier;
+N-1 ``gzarchive worker`` processes are started first (the frontier is marked *seeding*
+so they wait for it), then the seeding ``gzarchive crawl --redis-url``; pages/s is the
+replica's requests served divided by the span from the first to the last request
+(process start-up excluded). ``AUTOTHROTTLE_ENABLED=False``, ``DOWNLOAD_DELAY=0``.
+Printed per run: the load average before it, and the CPU seconds of the workers, the
+store server, Redis and the replica (sampled with psutil), so a saturated helper shows.
+With ``--polite D`` the run is repeated at ``DOWNLOAD_DELAY=D`` and the fleet's per-host
+rate is printed (at most 1/D). ``--repeat R`` runs the sizes R times back to back (the
+machine is shared: judge by the ratio of neighbouring runs). ``--py-spy DIR`` records
+the seeding crawl's stacks, idle ones too, per thread (``py-spy record --format raw
+--idle --threads``) into DIR.
 
     .venv/bin/python benchmarks/fleet.py [--articles 300] [--sizes 1,2,4] [--repeat 1]
         [--polite 0.2] [--py-spy DIR] [--set NAME=VALUE ...]
@@ -63,7 +63,12 @@ def serve_replica(articles: int, url_file: Path, log_file: Path) -> int:
     from tests.replica.bench import serve_from_memory
     from tests.replica.config import ReplicaConfig
     from tests.replica.replica import Replica
+    from tests.replica.server import ReplicaHTTPServer
 
+    # socketserver listens with a backlog of 5: a burst of connections overflows it and
+    # each dropped SYN is retried a second later (TcpExtListenOverflows), a 1 s stall of
+    # the crawl that is the replica's, not the crawler's. A real server's backlog is large.
+    ReplicaHTTPServer.request_queue_size = 1024
     rep = Replica(ReplicaConfig(js_section=None, articles_per_section=articles)).start()
     serve_from_memory(rep)
     stop = threading.Event()
