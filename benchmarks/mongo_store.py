@@ -198,19 +198,21 @@ def stored_form(repo: ArticleRepository, docs: list[dict[str, Any]], now: dateti
                 ) -> tuple[list[dict[str, Any]], dict[str, tuple[datetime | None, list[str]]]]:
     """Documents as ``upsert_many`` leaves new articles, and their postings (its own
     preparation and search terms)."""
+    from storage.mongo import pending
+    from storage.mongo.writes import prepare
+
     out = []
     postings: dict[str, tuple[datetime | None, list[str]]] = {}
-    for doc in repo._prepare(docs).values():
-        postings[doc["url"]] = (doc["published_at"], repo._terms(doc))
+    for doc in prepare(docs).values():
         doc.update(first_seen=now, last_seen=now, revision_count=0, revised_at=None)
+        doc[pending.FIELD] = "bench"  # indexed by the next catch-up (storage.search)
         out.append(doc)
     return out, postings
 
 
 def insert_new(repo: ArticleRepository, docs: list[dict[str, Any]], now: datetime) -> None:
     """Store new articles the way upsert_many does, with plain inserts (postings first)."""
-    stored, postings = stored_form(repo, docs, now)
-    repo.postings.replace(postings)
+    stored, _ = stored_form(repo, docs, now)
     try:
         if len(stored) == 1:
             repo.articles.insert_one(stored[0])
@@ -223,13 +225,16 @@ def insert_new(repo: ArticleRepository, docs: list[dict[str, Any]], now: datetim
             raise
     Timeline.record(repo.meta, [d["published_at"] for d in stored if d["published_at"]],
                     len(stored))
+    repo.catch_up()
 
 
 def insert_plain(repo: ArticleRepository, docs: list[dict[str, Any]], now: datetime) -> None:
     """Store new articles as upsert_many leaves them, without their search postings
     (what ``stats`` reads needs none: loading is then ~50x faster)."""
     stored = []
-    for doc in repo._prepare(docs).values():
+    from storage.mongo.writes import prepare
+
+    for doc in prepare(docs).values():
         doc.update(first_seen=now, last_seen=now, revision_count=0, revised_at=None)
         stored.append(doc)
     try:
@@ -458,7 +463,7 @@ def bench_search(open_db: Callable[[str], Any], factory: ArticleFactory, sizes: 
         print(f"           listing find(limit={limit}): newest {listing[0]}, one section "
               f"{listing[1]}, --since {listing[2]}; counts per section and month "
               f"(gzarchive stats) {stats_ms:.0f} ms", flush=True)
-        if not plan_shown:
+        if not plan_shown and hasattr(repo, "explain_search"):  # the postings layout only
             plan_shown = True
             words = next((q for q in qs if len(q.split()) > 1), qs[0])
             summary, plan = winning_plan(repo, words)
@@ -528,6 +533,9 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="print each query's time")
     parser.add_argument("--skip-writes", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
+    parser.add_argument("--layouts", default="",
+                        help="compare the old (search_postings) and new (tantivy) layouts: "
+                             "OLD_SIZE,NEW_SIZE[,NEW_SIZE...] (benchmarks/search_layouts.py)")
     parser.add_argument("--stats-sizes", default="",
                         help="also time gzarchive stats (scan vs kept counts) at these "
                              "sizes, e.g. 10000,100000 (articles without postings)")
@@ -536,9 +544,25 @@ def main() -> int:
 
     factory = ArticleFactory(args.seed)
     sample = factory.article()
+    from storage.mongo.terms import terms_for
+
     print(f"synthetic article: title {len(sample['title'])} chars, body "
-          f"{len(sample['body'])} chars, {len(ArticleRepository._terms(sample))} search terms; "
+          f"{len(sample['body'])} chars, "
+          f"{len(terms_for(sample['title'] + chr(10) + sample['body']))} search terms; "
           f"e.g. {sample['title']!r}")
+    if args.layouts:
+        from benchmarks.search_layouts import measure, report
+
+        old_size, *new_sizes = (int(v.replace("_", "")) for v in args.layouts.split(","))
+        results = [measure("old", ArticleFactory(args.seed), old_size, [], args.limit)]
+        for size in new_sizes:
+            qf = ArticleFactory(args.seed)
+            t2s = opencc.OpenCC("s2t")
+            qs = [qf.query() for _ in range(args.queries)]
+            qs = [t2s.convert(q) if i % 3 == 2 else q for i, q in enumerate(qs)]
+            results.append(measure("new", ArticleFactory(args.seed), size, qs, args.limit))
+            print("\n".join(report(results)), flush=True)
+        return 0
     if args.store is not None:
         args.store.mkdir(parents=True, exist_ok=True)
     with database(args.store, args.cache_size) as (open_db, where, data_path):
