@@ -39,11 +39,11 @@ def run_reindex(args: argparse.Namespace) -> int:
     root = search_dir(args)
     last = [0.0]
 
-    def report(done: int, total: int, elapsed: float) -> None:
+    def report(done: int, total: int, elapsed: float, this_run: int) -> None:
         if time.monotonic() - last[0] >= 1.0 or done >= total:
             last[0] = time.monotonic()
-            print(f"gzarchive search: {describe(done, total, elapsed)}", file=sys.stderr,
-                  flush=True)
+            print(f"gzarchive search: {describe(done, total, elapsed, this_run)}",
+                  file=sys.stderr, flush=True)
 
     try:
         with open_database(args.mongodb_uri, args.data_dir) as (_client, db):

@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 
 CHUNK = 2_000
 REPORT_EVERY = 2.0  # seconds between progress reports
-Reporter = Callable[[int, int, float], None]
+#: ``report(done, total, elapsed, done_this_run)``: the rate (and estimate) is this run's.
+Reporter = Callable[[int, int, float, int], None]
 
 
 @dataclass
@@ -52,13 +53,13 @@ class Rebuilt:
     caught_up: CatchUp
 
 
-def log_progress(done: int, total: int, elapsed: float) -> None:
+def log_progress(done: int, total: int, elapsed: float, this_run: int) -> None:
     """The default reporter: one log line with the rate and an estimate of the rest."""
-    logger.warning("search index: %s", describe(done, total, elapsed))
+    logger.warning("search index: %s", describe(done, total, elapsed, this_run))
 
 
-def describe(done: int, total: int, elapsed: float) -> str:
-    rate = done / elapsed if elapsed > 0 else 0.0
+def describe(done: int, total: int, elapsed: float, this_run: int) -> str:
+    rate = this_run / elapsed if elapsed > 0 else 0.0
     left = max(0, total - done)
     eta = f", about {left / rate:.0f} s left" if rate > 0 and left else ""
     share = f" ({100 * done / total:.0f} %)" if total else ""
@@ -145,8 +146,8 @@ def _scan(articles: Collection[dict[str, Any]], path: Path, state: Progress,
             commit()
             if time.monotonic() - last_report >= REPORT_EVERY:
                 last_report = time.monotonic()
-                report(state.done, max(state.total, state.done), last_report - started)
+                report(state.done, max(state.total, state.done), last_report - started, indexed)
     if docs:
         commit()
-    report(state.done, max(state.total, state.done), time.monotonic() - started)
+    report(state.done, max(state.total, state.done), time.monotonic() - started, indexed)
     return indexed
