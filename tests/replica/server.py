@@ -224,6 +224,10 @@ class ReplicaHTTPServer(ThreadingHTTPServer):
     """ThreadingHTTPServer that carries the router and the shared request log."""
 
     daemon_threads = True
+    # socketserver's default listen backlog is 5: a crawler opening 16+ connections at
+    # once overflowed it (TcpExtListenOverflows) and each dropped connection was retried
+    # by the kernel a second later, stalls that were the replica's, not the crawler's.
+    request_queue_size = 1024
 
     def __init__(self, addr: tuple[str, int], router: Router) -> None:
         super().__init__(addr, Handler)
