@@ -9,6 +9,7 @@ migration from the ``search_postings`` layout killed mid-way, then resumed.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import re
@@ -83,6 +84,11 @@ def bulk_load(db: Database[dict[str, Any]], docs: list[dict[str, Any]],
         db["articles"].insert_many(rows[i:i + 2_000], ordered=False)
 
 
+@functools.lru_cache(maxsize=20_000)
+def _folded(title: str, body: str) -> str:
+    return to_simplified(f"{title}\n{body}").lower()
+
+
 def oracle(docs: list[dict[str, Any]], words: list[str], section: str | None = None,
            since: datetime | None = None, until: datetime | None = None,
            newest_first: bool = True, limit: int | None = None) -> list[str]:
@@ -90,7 +96,7 @@ def oracle(docs: list[dict[str, Any]], words: list[str], section: str | None = N
     text, ASCII words whole and case-insensitive; by date then URL."""
     keep = []
     for d in docs:
-        text = to_simplified(f"{d['title']}\n{d['body']}").lower()
+        text = _folded(d["title"], d["body"])
         ok = True
         for word in words:
             folded = to_simplified(word).lower()

@@ -15,6 +15,10 @@ from typing import Any
 
 from crawler.cli.common import EXIT_LOCKED, EXIT_OK, EXIT_STORE, CliError, add_common, search_dir
 
+#: Seconds to wait for the index's writer (a crawl catching up holds it briefly) or for
+#: another rebuild before giving up with exit 6.
+REINDEX_WAIT = 30.0
+
 
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser("search", help="the keyword-search index beside the store")
@@ -53,7 +57,8 @@ def run_reindex(args: argparse.Namespace) -> int:
                 print(f"gzarchive search: resuming the rebuild in {unfinished(root)[-1]}",
                       file=sys.stderr, flush=True)
             try:
-                built = rebuild(repo.articles, root, fresh=args.fresh, report=report)
+                built = rebuild(repo.articles, root, fresh=args.fresh, report=report,
+                                wait=REINDEX_WAIT)
             except IndexBusy as exc:
                 raise CliError(str(exc), EXIT_LOCKED) from exc
             upgrade(repo.articles, root)  # a store of the search_postings layout: dropped
