@@ -366,3 +366,27 @@ def test_migration_from_search_postings_killed_then_resumed(
             assert found(repo, query) == expected(docs, query), query
     finally:
         client.drop_database(db.name)
+
+
+def test_a_section_merge_is_searchable_at_once_and_a_304_marks_nothing(
+        client: MongoClient[dict[str, Any]], tmp_path: Path) -> None:
+    db = fresh_db(client)
+    try:
+        repo = ArticleRepository(db, search_dir=tmp_path / "search")
+        repo.ensure_indexes()
+        doc = {**corpus(1, seed=10)[0], "body": "Zzyzx 苗族", "sections": ["老外在贵州"]}
+        repo.upsert_many([doc], NOW)
+        repo.catch_up()
+        marked = {"search_pending": {"$exists": True}}
+        assert repo.touch(doc["url"], ["老外在贵州"], now=NOW) == 1  # a 304: nothing new
+        assert db["articles"].count_documents(marked) == 0
+        query = {"words": ["zzyzx"], "section": "Hi,贵州!"}
+        assert found(repo, query) == []
+        assert repo.touch(doc["url"], ["Hi,贵州!"], now=NOW) == 1  # a new section: marked
+        assert db["articles"].count_documents(marked) == 1
+        assert found(repo, query) == [doc["url"]]  # before the index knows it
+        repo.catch_up()
+        assert db["articles"].count_documents(marked) == 0
+        assert found(repo, query) == [doc["url"]]  # from the index
+    finally:
+        client.drop_database(db.name)
