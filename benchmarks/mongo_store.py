@@ -305,7 +305,8 @@ def database(store: Path | None = None, cache_size: str = "1G") -> Iterator[tupl
 
 
 def fresh(db: Any) -> ArticleRepository:
-    repo = ArticleRepository(db)
+    # Its own search index beside it (storage.search), as a crawl's DATA/search.
+    repo = ArticleRepository(db, search_dir=Path(tempfile.mkdtemp(prefix="bench-search-")))
     repo.ensure_indexes()
     return repo
 
