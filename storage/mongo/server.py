@@ -8,10 +8,9 @@ the files.
 
 The WiredTiger cache is ``--cache-size`` (default: the environment variable
 ``GZARCHIVE_STORE_CACHE``, else MongoDB's own rule, half of the RAM above 1 GB, at least
-256 MB). It grows only as pages are read, and must hold the search index: once the
-``search_postings`` index outgrows it (about 150 MB per 1,000 articles in memory) every
-write reads and evicts pages (measured: 6 articles/s instead of 25 at 43,000 articles
-in an 8 GB cache).
+256 MB). It grows only as pages are read. The keyword index is no longer in the store
+(a tantivy index beside it, storage/search), so writes no longer need a cache that
+holds ~930 index keys per article: benchmarks/mongo_store.py --layouts measures them.
 """
 
 from __future__ import annotations
