@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from types import FrameType
@@ -32,7 +31,7 @@ from storage.warc.errors import WarcError
 from storage.warc.index import INDEX_NAME, rebuild_index
 from storage.warc.pack import pack_wacz
 from storage.warc.recovery import recover_and_reindex
-from storage.warc.replay import collection_url, start_replay
+from storage.warc.replay import collection_url, start_replay, stop_replay
 from storage.warc.verify import verify_directory
 
 
@@ -177,15 +176,5 @@ def run_replay(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         signal.signal(signal.SIGTERM, previous)
-        _stop_pywb(proc)
+        stop_replay(proc)
 
-
-def _stop_pywb(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from storage.warc.errors import ToolNotFound, WarcError
 from storage.warc.index import INDEX_NAME
-from storage.warc.replay import find_pywb_tool, free_port, wait_for_port
+from storage.warc.replay import find_pywb_tool, free_port, stop_replay, wait_for_port
 
 logger = logging.getLogger(__name__)
 
@@ -166,13 +166,8 @@ class PywbReplay:
         with self._lock:
             self._closed = True
             proc, self._proc = self._proc, None
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+            if proc is not None:
+                stop_replay(proc)
             if self._root is not None:
                 shutil.rmtree(self._root, ignore_errors=True)
                 self._root = None

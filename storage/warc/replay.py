@@ -113,6 +113,18 @@ def start_replay(warc_dir: Path, port: int = 0, *, root: Path | None = None,
     return proc
 
 
+def stop_replay(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a pywb process started by ``start_replay``: SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def collection_url(port: int, collection: str = DEFAULT_COLLECTION) -> str:
     """The pywb page of a collection (search, list of captures)."""
     return f"http://127.0.0.1:{port}/{collection}/"
