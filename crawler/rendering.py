@@ -5,7 +5,8 @@ render mode may need it and a Chromium executable exists, bounds the browser
 (PLAYWRIGHT_MAX_CONTEXTS, PLAYWRIGHT_MAX_PAGES_PER_CONTEXT) and aborts the requests
 the archive does not need (:class:`AbortPolicy`, RENDER_ABORT_RESOURCE_TYPES and
 RENDER_ABORT_HOSTS). `listing_meta(crawler)` is the per-request meta of a rendered
-listing: it waits for the network to go idle and archives every exchange the browser
+listing: it waits for the network to go quiet (:class:`NetworkQuiet`: no request in
+flight for RENDER_QUIET_MS after the load event) and archives every exchange the browser
 made (crawler/archive/browser.py). Pages are closed by scrapy-playwright after each
 response (no ``playwright_include_page``). Requests without ``meta["playwright"]``
 still go through Scrapy's plain HTTP handler: articles are never rendered.
@@ -13,6 +14,8 @@ still go through Scrapy's plain HTTP handler: articles are never rendered.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -24,8 +27,11 @@ from scrapy.settings import BaseSettings
 from crawler.config import ConfigError
 
 if TYPE_CHECKING:
+    from playwright.async_api import Page
     from playwright.async_api import Request as PlaywrightRequest
     from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
 
 HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
 CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
@@ -40,6 +46,8 @@ DEFAULT_ABORT_HOSTS = (
     "cnzz.com", "51.la", "umeng.com", "growingio.com", "sensorsdata.cn", "tajs.qq.com",
 )
 KEEP_RESOURCE_TYPES = frozenset({"document", "script", "xhr", "fetch"})
+DEFAULT_QUIET_MS = 250
+DEFAULT_QUIET_TIMEOUT = 30.0
 
 
 class BrowserNotFound(RuntimeError):
@@ -119,6 +127,70 @@ def is_enabled(settings: BaseSettings) -> bool:
     return handlers.get("http") == HANDLER
 
 
+class NetworkQuiet:
+    """Wait until a page has had no request in flight for *quiet* seconds.
+
+    Playwright's ``networkidle`` is the same rule with a fixed 500 ms, which was 0.75 s
+    of every rendered listing page on the replica (1.09 s a page, 0.45 s with this at
+    250 ms), and the pages of a JavaScript pager are rendered one after the other. The
+    page's ``request``/``requestfinished``/``requestfailed`` events are counted from
+    before navigation, so the data a listing script fetches, and the images it then
+    inserts, are all waited for. After *timeout* s without quiet (a page that polls)
+    the DOM is taken as it is, counted (``render/quiet_timeout``) and logged.
+    """
+
+    def __init__(self, quiet: float, timeout: float = DEFAULT_QUIET_TIMEOUT,
+                 stats: Any = None) -> None:
+        self.quiet = quiet
+        self.timeout = timeout
+        self.stats = stats
+        self._inflight: set[int] = set()
+        self._last = 0.0
+
+    def handlers(self) -> dict[str, Any]:
+        """``playwright_page_event_handlers`` entries (attached before navigation)."""
+        return {"request": self._started, "requestfinished": self._ended,
+                "requestfailed": self._ended}
+
+    def _touch(self) -> None:
+        self._last = asyncio.get_running_loop().time()
+
+    def _started(self, request: PlaywrightRequest) -> None:
+        self._inflight.add(id(request))
+        self._touch()
+
+    def _ended(self, request: PlaywrightRequest) -> None:
+        self._inflight.discard(id(request))
+        self._touch()
+
+    async def wait(self, page: Page | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        self._last = max(self._last, loop.time())  # quiet counts from the load event
+        while True:
+            now = loop.time()
+            if not self._inflight and now - self._last >= self.quiet:
+                return
+            if now >= deadline:
+                if self.stats is not None:
+                    self.stats.inc_value("render/quiet_timeout")
+                logger.warning("rendered page %s: network not quiet after %.0f s (%d "
+                               "request(s) in flight); its DOM is taken as it is",
+                               getattr(page, "url", "?"), self.timeout, len(self._inflight))
+                return
+            left = self.quiet - (now - self._last)
+            await asyncio.sleep(min(0.05, left) if not self._inflight and left > 0 else 0.02)
+
+
+def quiet_seconds(settings: BaseSettings | None) -> float:
+    """RENDER_QUIET_MS as seconds (ConfigError below 0)."""
+    value = DEFAULT_QUIET_MS if settings is None else settings.getint(
+        "RENDER_QUIET_MS", DEFAULT_QUIET_MS)
+    if value < 0:
+        raise ConfigError(f"RENDER_QUIET_MS must be >= 0, got {value}")
+    return value / 1000
+
+
 def listing_meta(crawler: Crawler | None = None) -> dict[str, Any]:
     """request.meta of a listing rendered in the browser; with *crawler*, every
     exchange the page makes is archived into the crawl's WARC files."""
@@ -126,12 +198,21 @@ def listing_meta(crawler: Crawler | None = None) -> dict[str, Any]:
 
     from crawler.archive.browser import BrowserCapture, find_archive
 
-    methods = [PageMethod("wait_for_load_state", "networkidle")]
+    settings = crawler.settings if crawler is not None else None
+    timeout = (settings.getfloat("PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT", 30_000) / 1000
+               if settings is not None else DEFAULT_QUIET_TIMEOUT)
+    quiet = NetworkQuiet(quiet_seconds(settings), timeout or DEFAULT_QUIET_TIMEOUT,
+                         crawler.stats if crawler is not None else None)
+    handlers = quiet.handlers()
+    methods = [PageMethod(quiet.wait)]
     meta: dict[str, Any] = {"playwright": True, "playwright_context": CONTEXT}
     archive = find_archive(crawler) if crawler is not None else None
     if crawler is not None and archive is not None:
         capture = BrowserCapture(archive, crawler.stats)
-        meta.update(capture.meta())
+        capture_meta = capture.meta()
+        handlers.update(capture_meta.pop("playwright_page_event_handlers"))
+        meta.update(capture_meta)
         methods.append(capture.drain_method())
+    meta["playwright_page_event_handlers"] = handlers
     meta["playwright_page_methods"] = methods
     return meta

@@ -147,3 +147,7 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
 PLAYWRIGHT_MAX_CONTEXTS = 2
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
+# A rendered listing is read once no request of its page has been in flight for this
+# long after the load event (crawler.rendering.NetworkQuiet; Playwright's networkidle
+# waits 500 ms): long enough for a script's fetch and the images it inserts.
+RENDER_QUIET_MS = 250

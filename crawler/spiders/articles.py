@@ -243,7 +243,7 @@ class ArticleAssembly:
         first = state.pages[0]
         if partial:
             self.report.fail("article-incomplete", state.url, self.crawler.stats)
-        yield ArticleItem(
+        item = ArticleItem(
             url=state.url,
             urls=sorted(state.urls),
             title=first.title,
@@ -262,6 +262,10 @@ class ArticleAssembly:
             script="traditional" if is_gateway(state.fetched_url) else "simplified",
             http_validators=state.validators,
         )
+        # The state stays for the run (later links to the article merge into it), but
+        # its pages are in the item now: kept, they made RSS grow with every article.
+        state.pages, state.page_urls, state.warc, state.validators = [], set(), None, {}
+        yield item
 
     def on_continuation_error(self, failure: Failure) -> Iterator[ArticleItem]:
         self.on_error(failure)

@@ -240,3 +240,58 @@ def test_abort_policy() -> None:
 
     with pytest.raises(ConfigError, match="fetch"):
         rendering.AbortPolicy.from_settings(settings)
+
+
+# -- when a rendered listing is read (crawler.rendering.NetworkQuiet) ----------------------
+class _Stats:
+    def __init__(self) -> None:
+        self.values: dict[str, int] = {}
+
+    def inc_value(self, key: str, count: int = 1) -> None:
+        self.values[key] = self.values.get(key, 0) + count
+
+
+def test_network_quiet_waits_for_late_requests_then_the_quiet_window() -> None:
+    import asyncio
+
+    async def scenario() -> float:
+        quiet = rendering.NetworkQuiet(0.1, timeout=5.0)
+        handlers = quiet.handlers()
+        data, image = object(), object()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        handlers["request"](data)  # the listing's data, in flight at the load event
+        loop.call_later(0.15, handlers["requestfinished"], data)
+        # The script inserts an image 50 ms later: shorter than the quiet window.
+        loop.call_later(0.2, handlers["request"], image)
+        loop.call_later(0.3, handlers["requestfailed"], image)
+        await quiet.wait()
+        return loop.time() - start
+
+    took = asyncio.run(scenario())
+    assert 0.4 <= took < 1.5, took  # the last request ended at 0.3 s, + 0.1 s quiet
+
+
+def test_network_quiet_gives_up_counted_on_a_page_that_never_settles() -> None:
+    import asyncio
+
+    stats = _Stats()
+
+    async def scenario() -> float:
+        quiet = rendering.NetworkQuiet(0.05, timeout=0.3, stats=stats)
+        quiet.handlers()["request"](object())  # a long poll: never finishes
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await quiet.wait()
+        return loop.time() - start
+
+    took = asyncio.run(scenario())
+    assert 0.3 <= took < 1.5, took
+    assert stats.values == {"render/quiet_timeout": 1}
+    settings = project_settings()
+    assert rendering.quiet_seconds(settings) == 0.25  # RENDER_QUIET_MS of crawler/settings.py
+    settings.set("RENDER_QUIET_MS", -1)
+    from crawler.config import ConfigError
+
+    with pytest.raises(ConfigError, match="RENDER_QUIET_MS"):
+        rendering.quiet_seconds(settings)
