@@ -19,8 +19,8 @@ from parsel import Selector
 
 from crawler.extract.body import body_from_element, readability_body
 from crawler.extract.dom import (
+    ElementIndex,
     absolute,
-    css_first,
     inline_text,
     is_chrome,
     node_text,
@@ -61,15 +61,16 @@ def parse_article(html: str, url: str) -> ArticlePage:
 
 def _parse(sel: Selector, url: str) -> ArticlePage:
     warnings: list[str] = []
-    if sel.css("#atitle") or sel.css("#abody"):
+    index = ElementIndex(sel.root)
+    if index.find("#atitle") or index.find("#abody"):
         template = "new"
-    elif sel.css(".atitle") or sel.css(".abody"):
+    elif index.find(".atitle") or index.find(".abody"):
         template = "old"
     else:
         template = "fallback"
 
-    title_el = css_first(sel, "#atitle", ".atitle")
-    title = clean_text(inline_text(title_el.root)) if title_el is not None else ""
+    title_el = index.first("#atitle", ".atitle")
+    title = clean_text(inline_text(title_el)) if title_el is not None else ""
     if not title or len(title) > MAX_TITLE:
         title = fallback_title(sel)
         warnings.append("title")
@@ -78,9 +79,9 @@ def _parse(sel: Selector, url: str) -> ArticlePage:
 
     paragraphs: list[str] = []
     images: list[ImageRef] = []
-    body_el = css_first(sel, "#abody", ".abody")
+    body_el = index.first("#abody", ".abody")
     if body_el is not None:
-        paragraphs, images = body_from_element(body_el.root, url)
+        paragraphs, images = body_from_element(body_el, url)
     if not paragraphs:
         warnings.append("body")
         for candidate in readability_body(sel.root):
@@ -91,7 +92,7 @@ def _parse(sel: Selector, url: str) -> ArticlePage:
     if not paragraphs:
         raise ExtractionError(url, "missing-body")
 
-    meta = extract_meta(sel, exclude=body_el.root if body_el is not None else None)
+    meta = extract_meta(sel, exclude=body_el, index=index)
     for name in ("published_at", "source", "editor"):
         if not meta.values.get(name):
             warnings.append(f"missing-{name}")
@@ -158,12 +159,17 @@ def find_continuation(sel: Selector, url: str) -> str | None:
         return None
     stem, number = here
     numbered: dict[int, str] = {}
-    for a in sel.xpath("//a[@href]"):
-        href = absolute(url, a.attrib.get("href"))
+    for a in sel.root.iter("a"):
+        raw = a.get("href")
+        # Only an href naming the stem can lead to another page of it (an empty or
+        # query-only href resolves to this very page): skip the rest before urljoin.
+        if raw is None or stem not in raw.replace("\n", "").replace("\r", "").replace("\t", ""):
+            continue
+        href = absolute(url, raw)
         key = _page_key(href) if href else None
         if href is None or key is None or key[0] != stem or key[1] <= number:
             continue
-        if is_next_text(node_text(a.root)) or "next" in (a.attrib.get("rel") or "").lower():
+        if is_next_text(node_text(a)) or "next" in (a.get("rel") or "").lower():
             return href
         numbered.setdefault(key[1], href)
     if numbered:

@@ -15,7 +15,7 @@ from typing import Any
 
 from parsel import Selector
 
-from crawler.extract.dom import inline_text, node_text, tag_of
+from crawler.extract.dom import ElementIndex, inline_text, node_text, tag_of
 from crawler.textnorm import clean_text, find_cn_datetime
 
 FIELDS = ("published_at", "source", "editor", "chief_editor")
@@ -82,13 +82,13 @@ def _clean_value(value: str) -> str:
     return clean_text(value)
 
 
-def _span_value(el: Selector, name: str) -> str | None:
+def _span_value(el: Any, name: str) -> str | None:
     if name == "source":
-        links = el.css("a")
-        linked = clean_text(inline_text(links[0].root)) if links else ""
+        link = next(el.iter("a"), None)
+        linked = clean_text(inline_text(link)) if link is not None else ""
         if linked and len(linked) <= MAX_FIELD:
             return linked
-    text = clean_text(inline_text(el.root))
+    text = clean_text(inline_text(el))
     if not text or len(text) > MAX_META_LINE:
         return None
     parsed = parse_meta_line(text)
@@ -101,16 +101,20 @@ def _span_value(el: Selector, name: str) -> str | None:
     return _clean_value(text) or None
 
 
-def extract_meta(sel: Selector, exclude: Any = None) -> Meta:
-    """Metadata from site spans, then metadata lines, then any short matching text."""
+def extract_meta(sel: Selector, exclude: Any = None, index: ElementIndex | None = None) -> Meta:
+    """Metadata from site spans, then metadata lines, then any short matching text.
+
+    ``index``: the page's ElementIndex when the caller has one (it answers SELECTORS).
+    """
     meta = Meta()
+    index = index if index is not None else ElementIndex(sel.root)
     for name, queries in SELECTORS.items():
         for query in queries:
-            for el in sel.css(query)[:3]:
+            for el in index.find(query)[:3]:
                 meta.offer(name, _span_value(el, name), "site")
     for query in LINE_SELECTORS:
-        for el in sel.css(query)[:5]:
-            text = node_text(el.root)
+        for el in index.find(query)[:5]:
+            text = node_text(el)
             if len(text) > 2 * MAX_META_LINE:
                 continue
             for name, value in parse_meta_line(text).items():
