@@ -10,7 +10,10 @@ temporary directory:
 (c) ``gzarchive crawl`` with Scrapy's politeness (AutoThrottle off, 8 per domain, no delay)
 (d) ``gzarchive crawl`` at its defaults
 (e) ``wget --mirror --warc-file`` of the whole replica (if wget is installed)
-then recrawls of the unchanged replica by (c) and (d) into their own directories.
+then recrawls of the unchanged replica by (c) and (d) into their own directories, and
+once more after one slow answer (``--slow-seconds`` 12 more on the first answer to the
+``--slow`` target: the home page, or the first article; 0 skips these runs), the case of
+the issue where Scrapy's AutoThrottle kept a seconds-long delay for every 304 after it.
 
 Printed: wall seconds, CPU seconds of every process involved (the crawler and what it
 starts: the embedded store server, Playwright's driver, Chromium; see procstats.py),
@@ -19,7 +22,8 @@ process, whole tree), ratios to (b); before it, the replica's own throughput und
 GETs from 16 threads, with and without the added latency.
 
     .venv/bin/python benchmarks/side_by_side.py [--articles 72] [--latency-ms 50]
-        [--only a,b,c,d,e] [--no-recrawl] [--keep DIR]
+        [--only a,b,c,d,e] [--no-recrawl] [--slow-seconds 12] [--slow home|article]
+        [--keep DIR]
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from warcio.archiveiterator import ArchiveIterator
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.procstats import MiB, Usage, measure, store_pid  # noqa: E402
+from benchmarks.recrawl_slow import SLOW_TARGETS, SlowOnce  # noqa: E402
 from tests.replica.bench import MemoryRouter, serve_from_memory  # noqa: E402
 from tests.replica.config import PROFILES, ReplicaConfig  # noqa: E402
 from tests.replica.replica import Replica  # noqa: E402
@@ -137,12 +142,31 @@ def table(rows: list[Row], ref: Row | None) -> list[str]:
     return out
 
 
+def recrawl_shares(rows: list[Row]) -> list[str]:
+    """Each recrawl's wall as a share of its first crawl's (the target: <= 15 %)."""
+    walls = {r.key: r.usage.wall for r in rows if r.usage is not None}
+    out = ["| crawl | first s | recrawl s (share) | after one slow answer s (share) |",
+           "|---|---|---|---|"]
+    for key in ("c", "d"):
+        if key not in walls:
+            continue
+        cells = [f"{walls[key]:.1f}"]
+        for later in (key + "2", key + "3"):
+            cells.append(f"{walls[later]:.1f} ({100 * walls[later] / walls[key]:.0f} %)"
+                         if later in walls else "–")
+        out.append(f"| ({key}) | " + " | ".join(cells) + " |")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=72, help="target articles (both sections)")
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--only", default="a,b,c,d,e")
     parser.add_argument("--no-recrawl", action="store_true")
+    parser.add_argument("--slow-seconds", type=float, default=12.0,
+                        help="a last recrawl with one answer this much slower (0: none)")
+    parser.add_argument("--slow", choices=sorted(SLOW_TARGETS), default="home")
     parser.add_argument("--keep", type=Path, help="keep the runs' directories under DIR")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -153,6 +177,7 @@ def main() -> int:
     replica = Replica(ReplicaConfig(**PROFILES["js"],  # type: ignore[arg-type]
                                     articles_per_section=max(12, args.articles // 2))).start()
     router = serve_from_memory(replica, 0.0)
+    slow_once = SlowOnce(replica, 0.0, args.slow_seconds, args.slow)  # armed per run below
     paths = sorted(k for k, r in router._cache.items()
                    if r.status == 200 and not k.startswith("/gate/"))
     base = replica.url
@@ -201,6 +226,14 @@ def main() -> int:
                     rows.append(run_one(key + "2", f"{label}: recrawl, unchanged", full,
                                         replica, truth, dirs[key], count))
                     print(f"  done recrawl {key}: {rows[-1].usage.wall:.1f} s", flush=True)  # type: ignore[union-attr]
+            for key, label, count, cmd in plan if args.slow_seconds > 0 else ():
+                if key in ("c", "d") and key in dirs:
+                    full = [c.replace("{dir}", str(dirs[key])) for c in cmd]
+                    slow_once.arm()
+                    rows.append(run_one(key + "3", f"{label}: recrawl, one {args.slow} answer "
+                                        f"{args.slow_seconds:g} s slower", full,
+                                        replica, truth, dirs[key], count))
+                    print(f"  done slow recrawl {key}: {rows[-1].usage.wall:.1f} s", flush=True)  # type: ignore[union-attr]
     finally:
         replica.stop()
         if args.keep is None:
@@ -208,6 +241,8 @@ def main() -> int:
     ref = next((r for r in rows if r.key == "b"), None)
     print()
     print("\n".join(table(rows, ref)))
+    print()
+    print("\n".join(recrawl_shares(rows)))
     print("\nCPU: user+system of the crawler and of every process it started (the embedded "
           "store server, Playwright's node driver, Chromium's processes), in brackets the "
           "crawler process and the others by name (benchmarks/procstats.py). Tree RSS: the "

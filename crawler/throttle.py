@@ -6,10 +6,12 @@ after one 12-second answer). Here every answer that is cheap for the server is
 latency evidence like a 200: 2xx and 304 always, redirects and 404/410 when their
 body is small (``AUTOTHROTTLE_CHEAP_STATUSES``, ``AUTOTHROTTLE_CHEAP_MAX_SIZE``). The
 delay aims, as AutoThrottle's does, at ``AUTOTHROTTLE_TARGET_CONCURRENCY`` requests in
-flight: after each answer it moves half-way to ``latency / target``, up as well as down
-(AutoThrottle jumps up at once; then one 12-second answer among fast ones costs ~12 s
-of pauses before the delay is back, half-way costs ~6 s). It still slows down: on slow
-answers, multiplicatively (``AUTOTHROTTLE_BACKOFF_FACTOR``,
+flight: after each answer it moves half-way to ``latency / target``, down at once, up by
+at most ``AUTOTHROTTLE_BACKOFF_FACTOR`` per answer (from the start delay at least).
+AutoThrottle jumps up at once: one 12-second answer among fast ones cost ~12 s of pauses
+before the delay was back, half-way ~6 s, the bounded rise ~1 s; a server that stays slow
+reaches ``latency / target`` after a few answers. It still slows down: on slow
+answers as said, multiplicatively (``AUTOTHROTTLE_BACKOFF_FACTOR``,
 at least ``AUTOTHROTTLE_START_DELAY``) on 408/429/5xx and on download errors
 (timeouts, refused connections), and to the server's ``Retry-After`` (parsed by
 ``crawler.retry``, its one home). Other answers (403, large error pages) can only raise
@@ -104,13 +106,17 @@ class ThrottleConfig:
                    retry_after: float | None = None) -> float:
         """The slot's next delay; ``latency`` None means the download failed."""
         target = (latency or 0.0) / self.target_concurrency
+        # one slow answer raises the delay by BACKOFF_FACTOR at most (from the start delay
+        # at least): a server that stays slow gets latency / target after a few answers,
+        # one outlier (a 12-second answer among 50 ms ones) costs a second, not six
+        ceiling = max(current * self.backoff_factor, self.start_delay)
         if verdict == EVIDENCE:
-            new = (current + target) / 2.0
+            new = min((current + target) / 2.0, max(current, ceiling))
         elif verdict == BACKOFF:
             new = max(current * self.backoff_factor, self.start_delay, target,
                       min(retry_after or 0.0, self.retry_after_max))
         else:
-            new = max(current, (current + target) / 2.0)
+            new = max(current, min((current + target) / 2.0, ceiling))
         return min(max(self.min_delay, new), self.max_delay)
 
 

@@ -259,8 +259,9 @@ def test_crawl_delay_holds_with_autothrottle_off(tmp_path: Path,
     for host, times in by_host.items():
         times.sort()
         gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-        # 20 ms of slack for the server's threads (without the floor: 8 at once, gaps ~0)
-        assert min(gaps, default=CRAWL_DELAY) >= CRAWL_DELAY - 0.02, (host, sorted(gaps)[:5])
+        # 0.1 s of slack for the server's threads on a loaded machine (the stamp is taken
+        # when a thread reads the request); without the floor: 8 at once, gaps ~0
+        assert min(gaps, default=CRAWL_DELAY) >= CRAWL_DELAY - 0.1, (host, sorted(gaps)[:5])
 
 
 # ---- the policy alone, at the project's settings ------------------------------------------
@@ -280,6 +281,15 @@ def test_policy_at_project_settings() -> None:
     assert cfg.next_delay(4.0, 0.02, EVIDENCE) == 2.005 and cfg.next_delay(1.0, 6, EVIDENCE) == 2
     assert cfg.next_delay(0.1, 0.01, BACKOFF, retry_after=3600) == 30.0
     assert cfg.next_delay(0.0, None, BACKOFF) == 0.5   # a failed download
+    # one slow answer at most doubles the delay (from the start delay at least) ...
+    assert cfg.next_delay(0.5, 12.0, EVIDENCE) == 1.0
+    assert cfg.next_delay(0.01, 12.0, EVIDENCE) == 0.5
+    assert cfg.next_delay(0.5, 12.0, OTHER) == 1.0
+    # ... and a server that stays slow gets latency / target after a few answers
+    delay, steps = 0.5, 0
+    while delay < 0.9 * 6.0 and steps < 20:
+        delay, steps = cfg.next_delay(delay, 12.0, EVIDENCE), steps + 1
+    assert steps <= 6, (delay, steps)
 
 
 @pytest.mark.parametrize("overrides", [
