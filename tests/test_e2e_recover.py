@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from storage.warc.index import read_index
 from storage.warc.recovery import recover_open_files
 from tests.helpers import ROOT, run_cli
 
@@ -79,7 +80,7 @@ def test_recover_during_a_crawl_refuses_and_the_crawl_closes_every_file(
     files = sorted(warc_dir.glob("*.warc.gz"))
     assert len(files) > 2, "expected the crawl to rotate through several files"
     indexed: Counter[str] = Counter()
-    for line in (warc_dir / "index.cdxj").read_text(encoding="utf-8").splitlines():
+    for line in read_index(warc_dir / "index.cdxj"):  # main and segments
         key, _ts, blob = line.split(" ", 2)
         if key != "-":  # warcinfo lines, when cdxj-indexer lists them
             indexed[json.loads(blob)["filename"]] += 1

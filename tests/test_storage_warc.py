@@ -21,10 +21,20 @@ from warcio.archiveiterator import ArchiveIterator
 
 from crawler.archive.config import WarcConfig
 from crawler.archive.middleware import WarcArchiveMiddleware
+from storage.warc import index as warc_index
 from storage.warc.digests import DigestIndex
 from storage.warc.errors import ToolNotFound, WarcWriterClosed
-from storage.warc.exchange import HttpExchange
-from storage.warc.index import index_lines, line_filename, rebuild_index, update_index
+from storage.warc.exchange import HttpExchange, RecordLocation
+from storage.warc.index import (
+    index_files,
+    index_lines,
+    line_filename,
+    read_index,
+    rebuild_index,
+    remove_from_index,
+    segment_paths,
+    update_index,
+)
 from storage.warc.pack import pack_wacz, pages_from_index, validate_wacz
 from storage.warc.recovery import recover_open_files, scan_whole_records
 from storage.warc.replay import find_pywb_tool, replay_url, start_replay
@@ -50,7 +60,8 @@ def project_warc() -> tuple[WarcConfig, dict[str, str]]:
 
 
 def make_writer(directory: Path, max_size: int | None = None,
-                on_close: Callable[[Path], None] | None = None) -> WarcWriter:
+                on_close: Callable[[Path], None] | None = None, pid: int = 4242,
+                ) -> WarcWriter:
     """A writer as the crawl opens one (WARC_PREFIX, WARC_MAX_SIZE, its warcinfo),
     with fixed record ids, dates, host and pid; *max_size* only for rotation tests."""
     config, warcinfo = project_warc()
@@ -61,7 +72,7 @@ def make_writer(directory: Path, max_size: int | None = None,
         warcinfo, on_close=on_close,
         clock=lambda: T0 + timedelta(seconds=next(ticks)),
         record_id_factory=lambda: f"<urn:uuid:00000000-0000-0000-0000-{next(ids):012d}>",
-        hostname="host-a", pid=4242)
+        hostname="host-a", pid=pid)
 
 
 def exchange(path: str = "/a", status: int = 200, body: bytes = GZ_BODY,
@@ -261,7 +272,7 @@ def test_index_lines_and_merge(tmp_path: Path) -> None:
     writer = make_writer(tmp_path, max_size=1500, on_close=update_index)  # several files
     locs = [writer.write_exchange(exchange(f"/p{i}")) for i in range(4)]
     writer.close()
-    lines = (tmp_path / "index.cdxj").read_text().splitlines()
+    lines = read_index(tmp_path / "index.cdxj")
     assert lines == sorted(lines)
     # cdxj-indexer also lists each warcinfo record, under the key "-"
     assert len([line for line in lines if not line.startswith("- ")]) == 4
@@ -274,10 +285,94 @@ def test_index_lines_and_merge(tmp_path: Path) -> None:
         "org,example)/p0 20260102030405 ")
     # idempotent and equal to a rebuild
     update_index(tmp_path / locs[0].file)
-    assert (tmp_path / "index.cdxj").read_text().splitlines() == lines
+    assert read_index(tmp_path / "index.cdxj") == lines
     rebuild_index(tmp_path, tmp_path / "rebuilt.cdxj")
     assert (tmp_path / "rebuilt.cdxj").read_text().splitlines() == lines
     assert index_lines(tmp_path / locs[0].file)
+
+
+def _close_files(directory: Path, n: int, pid: int = 4242) -> list[RecordLocation]:
+    """*n* closed files of one response each (a rotation after every record), indexed."""
+    writer = make_writer(directory, max_size=1, on_close=update_index, pid=pid)
+    locs = [writer.write_exchange(exchange(f"/p{i}")) for i in range(n)]
+    writer.close()
+    assert len({loc.file for loc in locs}) == n
+    return locs
+
+
+@pytest.mark.parametrize("tier_bytes", [1 << 20, 1500])  # one tier / several (runs)
+def test_index_by_segments_answers_as_a_rebuild(tmp_path: Path, tier_bytes: int,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(warc_index, "TIER_BYTES", tier_bytes)
+    n = 3 * warc_index.FANOUT + 5
+    locs = _close_files(tmp_path, n)
+    index = tmp_path / "index.cdxj"
+    lines = read_index(index)
+    rebuild_index(tmp_path, tmp_path / "rebuilt.cdxj")
+    assert lines == (tmp_path / "rebuilt.cdxj").read_text().splitlines()
+    # every file's record is looked up through the segments
+    for loc in locs:
+        assert [line for line in lines if line_filename(line) == loc.file
+                and f'"offset": "{loc.offset}"' in line and not line.startswith("- ")]
+    files = index_files(index)
+    assert files[0] == index and len(files) < n          # compacted ...
+    assert len(segment_paths(index)) >= 1                # ... but not rewritten whole
+    for path in files:                                   # each sorted, as pywb needs
+        own = path.read_text().splitlines()
+        assert own == sorted(own) and path.stat().st_mode & 0o777 == 0o644
+    if tier_bytes < 1 << 20:
+        assert any(".m-" in p.name for p in files)       # a run of merged segments
+    # removal reaches the segments and the main
+    remove_from_index(locs[0].file, index)
+    remove_from_index(locs[-1].file, index)
+    gone = {locs[0].file, locs[-1].file}
+    assert read_index(index) == [line for line in lines if line_filename(line) not in gone]
+    # `gzarchive warc index`: one sorted main again, no segment
+    rebuild_index(tmp_path)
+    assert index_files(index) == [index] and read_index(index) == lines
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from storage.warc import index as ix
+
+def lines():
+    for i in range(50_000):
+        if i == 40_000:
+            os.kill(os.getpid(), signal.SIGKILL)
+        yield f"org,example)/killed{i:06d} 20260102030405 {{}}"
+
+ix._replace(Path(sys.argv[1]), lines())
+"""
+
+
+def test_index_survives_a_writer_killed_mid_write(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    locs = _close_files(tmp_path, 3)
+    index = tmp_path / "index.cdxj"
+    before = read_index(index)
+    # a writer SIGKILLed while writing a segment leaves a partial temporary file
+    proc = subprocess.run([sys.executable, "-c", _KILLED_WRITER,
+                           str(tmp_path / "index.f-killed.warc.gz.cdxj")],
+                          cwd=Path(__file__).resolve().parents[1], check=False)
+    assert proc.returncode == -9
+    [tmp] = tmp_path.glob(".index.*.tmp")
+    assert tmp.stat().st_size > 0 and not tmp.name.endswith((".cdx", ".cdxj"))  # not pywb's
+    assert read_index(index) == before
+    # a compaction killed between replacing its output and unlinking its inputs: lines
+    # twice on disk, once in the index; the next write repairs it
+    segment = segment_paths(index)[0]
+    dup = tmp_path / "index.m-00000000000000000001-1.cdxj"
+    dup.write_text(segment.read_text())
+    assert read_index(index) == before
+    _close_files(tmp_path, 1, pid=4343)
+    assert not list(tmp_path.glob(".index.*.tmp"))       # the leftover is swept
+    rebuild_index(tmp_path, tmp_path / "rebuilt.cdxj")
+    assert read_index(index) == (tmp_path / "rebuilt.cdxj").read_text().splitlines()
+    assert len(read_index(index)) > len(before) and locs
 
 
 def test_verify(tmp_path: Path) -> None:
@@ -359,19 +454,34 @@ def _has_pywb() -> bool:
 @pytest.mark.skipif(not _has_pywb(), reason="pywb not installed (see storage/warc/replay.py)")
 def test_replay_with_pywb(tmp_path: Path) -> None:
     warc_dir = tmp_path / "warc"
-    writer = make_writer(warc_dir, on_close=update_index)
-    writer.write_exchange(exchange("/a", headers=[("Content-Type", "text/html"),
-                                                  ("Content-Encoding", "gzip")]))
+    # pages spread over the main index, merged segments and per-file segments
+    writer = make_writer(warc_dir, max_size=1500, on_close=update_index)
+    pages = [f"/a{i}" for i in range(warc_index.FANOUT + 3)]
+    for page in pages:
+        writer.write_exchange(exchange(page, headers=[("Content-Type", "text/html"),
+                                                      ("Content-Encoding", "gzip")]))
     writer.close()
+    assert len(index_files(warc_dir / "index.cdxj")) > 1
     proc = start_replay(warc_dir, root=tmp_path / "pywb")
-    try:
-        port = int(proc.args[proc.args.index("-p") + 1])  # type: ignore[union-attr]
-        url = replay_url(port, "http://example.org/a", "2026", modifier="id_")
+
+    def replayed(page: str) -> bytes:
+        url = replay_url(port, f"http://example.org{page}", "2026", modifier="id_")
         with urllib.request.urlopen(url, timeout=30) as resp:
             body = resp.read()
             if resp.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
-        assert "貴州 page".encode() in body
+        return bytes(body)
+
+    try:
+        port = int(proc.args[proc.args.index("-p") + 1])  # type: ignore[union-attr]
+        for page in pages:
+            assert "貴州 page".encode() in replayed(page), page
+        # a file closed while pywb runs is replayed without a restart
+        writer = make_writer(warc_dir, on_close=update_index, pid=4343)
+        writer.write_exchange(exchange("/late", headers=[("Content-Type", "text/html"),
+                                                         ("Content-Encoding", "gzip")]))
+        writer.close()
+        assert "貴州 page".encode() in replayed("/late")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -435,8 +545,8 @@ def test_replay_index_leaves_out_304_revisits(tmp_path: Path) -> None:
                          PROFILE_SERVER_NOT_MODIFIED, payload_digest=loc.payload_digest)
     writer.close()
     index = tmp_path / "index.cdxj"
-    assert index.stat().st_mode & 0o777 == 0o644
-    lines = [json.loads(line.split(" ", 2)[2]) for line in index.read_text().splitlines()
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in index_files(index))
+    lines = [json.loads(line.split(" ", 2)[2]) for line in read_index(index)
              if not line.startswith("- ")]
     assert sorted((d["mime"], d["status"]) for d in lines) == [
         ("text/html", "200"), ("warc/revisit", "200")]

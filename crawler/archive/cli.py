@@ -8,7 +8,7 @@ add ``crawler.archive.cli`` to ``crawler.cli.COMMANDS``. Works on DATA/warc.
 - ``warc recover`` repair ``.open`` files left by a crash (the crawl does it too); it
   takes the data directory's run lock, so it refuses (exit 6, naming the holder) while
   a crawl runs, and it cuts only files whose writer is gone (their lock is free).
-- ``warc index``   rebuild DATA/warc/index.cdxj from the finished files.
+- ``warc index``   rebuild DATA/warc/index.cdxj from the finished files (its segments merged).
 - ``warc pack``    build a WACZ for ReplayWeb.page (pages: HTML 200 captures, or
   ``--pages FILE.jsonl``).
 - ``warc replay``  start pywb (``wayback``) on 127.0.0.1 until interrupted (Ctrl-C or
@@ -28,7 +28,7 @@ from typing import Any
 from crawler.cli.common import EXIT_ERROR, EXIT_LOCKED, EXIT_OK, CliError, add_common
 from crawler.runlock import LockHeld, RunLock
 from storage.warc.errors import WarcError
-from storage.warc.index import INDEX_NAME, rebuild_index
+from storage.warc.index import INDEX_NAME, has_index, rebuild_index
 from storage.warc.recovery import recover_and_reindex
 from storage.warc.replay import collection_url, start_replay, stop_replay
 from storage.warc.verify import verify_directory
@@ -148,7 +148,7 @@ def run_pack(args: argparse.Namespace) -> int:
         lines = args.pages.read_text(encoding="utf-8").splitlines()
         pages = [json.loads(line) for line in lines if line.strip()]
         pages = [p for p in pages if "url" in p]
-    if not (warc_dir / INDEX_NAME).exists():
+    if not has_index(warc_dir / INDEX_NAME):
         rebuild_index(warc_dir)
     out = args.output or Path(args.data_dir) / "archive.wacz"
     try:

@@ -1,5 +1,5 @@
-"""The WARC side of the reading room: captures from ``DATA/warc/index.cdxj``, records
-read with warcio.
+"""The WARC side of the reading room: captures from ``DATA/warc/index.cdxj`` and its
+segments (storage/warc/index.py), records read with warcio.
 
 Only files the index names are ever opened, each resolved under ``DATA/warc`` (a name
 with a path separator or ``..`` is refused), so no route can read a file outside the
@@ -19,7 +19,7 @@ from typing import Any
 from warcio.archiveiterator import ArchiveIterator
 from warcio.timeutils import iso_date_to_timestamp
 
-from storage.warc.index import INDEX_NAME
+from storage.warc.index import INDEX_NAME, index_stamp, iter_index
 
 logger = logging.getLogger(__name__)
 
@@ -77,29 +77,26 @@ class Archive:
         self.warc_dir = Path(warc_dir).resolve()
         self.index_path = self.warc_dir / INDEX_NAME
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[tuple[str, int, int], ...] | None = None
         self._by_url: dict[str, list[Capture]] = {}
         self._files: frozenset[str] = frozenset()
 
     # -- the index ----------------------------------------------------------------
     def _load(self) -> None:
-        try:
-            st = self.index_path.stat()
-        except FileNotFoundError:
+        stamp = index_stamp(self.index_path)  # main and segments (storage/warc/index.py)
+        if not stamp:
             self._by_url, self._files, self._stamp = {}, frozenset(), None
             return
-        stamp = (st.st_mtime_ns, st.st_size)
         if stamp == self._stamp:
             return
         by_url: dict[str, list[Capture]] = {}
         files: set[str] = set()
-        with self.index_path.open(encoding="utf-8") as fh:
-            for line in fh:
-                capture = _parse(line)
-                if capture is None:
-                    continue
-                by_url.setdefault(capture.url, []).append(capture)
-                files.add(capture.filename)
+        for line in iter_index(self.index_path):
+            capture = _parse(line)
+            if capture is None:
+                continue
+            by_url.setdefault(capture.url, []).append(capture)
+            files.add(capture.filename)
         for captures in by_url.values():
             captures.sort(key=lambda c: c.timestamp)
         self._by_url, self._files, self._stamp = by_url, frozenset(files), stamp

@@ -6,7 +6,8 @@ as ``gzarchive warc replay`` finds it: storage/warc/replay.py) when it is there:
 - one ``wayback`` on a free 127.0.0.1 port, started with the app (or at the first
   replay request), restarted if it died, stopped with the app; its ``config.yaml`` lives
   in a temporary directory (the archive is never written), one collection over
-  ``DATA/warc`` and its ``index.cdxj``, the index pywb already replays;
+  ``DATA/warc``, also its index directory (``index.cdxj`` and its segments, merged by
+  pywb at lookup: storage/warc/index.py), the index pywb already replays;
 - pywb is only reached through the app: ``/pywb-KEY/…`` (the collection) and
   ``/pywb-KEY-static/…`` (pywb's scripts) are forwarded with the browser's ``Host``, so
   pywb writes every address it rewrites under the app's own. Its port is loopback only,
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage.warc.errors import ToolNotFound, WarcError
-from storage.warc.index import INDEX_NAME
+from storage.warc.index import INDEX_NAME, has_index
 from storage.warc.replay import find_pywb_tool, free_port, stop_replay, wait_for_port
 
 logger = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ class PywbReplay:
             logger.warning("pywb (wayback) exited with code %s; starting it again "
                            "(log: %s)", self._proc.returncode, self._log_path())
         index = self.warc_dir / INDEX_NAME
-        if not index.is_file():
+        if not has_index(index):
             raise WarcError(f"no replay index {index} (gzarchive warc index)")
         if self._root is None:
             self._root = Path(tempfile.mkdtemp(prefix="gzarchive-pywb-"))
@@ -130,7 +131,8 @@ class PywbReplay:
             "# written by gzarchive serve (crawler/web/pywb.py)\n"
             "collections:\n"
             f"  {self.collection}:\n"
-            f"    index_paths: {json.dumps(str(index))}\n"  # JSON strings are YAML
+            # JSON strings are YAML; a directory: its *.cdxj merged (main and segments)
+            f"    index_paths: {json.dumps(str(self.warc_dir) + os.sep)}\n"
             f"    archive_paths: {json.dumps(str(self.warc_dir) + os.sep)}\n"
             f"static_prefix: {self.static}\n"
             "framed_replay: false\nenable_memento: false\n", encoding="utf-8")

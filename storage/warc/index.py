@@ -1,9 +1,36 @@
 """CDXJ index of the WARC directory, built with cdxj-indexer (never by hand).
 
-:func:`update_index` indexes one closed ``.warc.gz`` and merges its lines into
-``DIR/index.cdxj`` (one streamed pass of a sorted merge, replaced atomically, under an
-exclusive ``flock`` so two processes closing files at once do not lose each other's
-lines). Re-indexing a file replaces its earlier lines, so the call is idempotent.
+The index is a small log-structured set of sorted CDXJ files in the WARC directory:
+the main ``DIR/index.cdxj`` and *segments* ``DIR/index.*.cdxj``. Every one is sorted;
+together (merged at lookup) they are the index:
+
+- :func:`update_index` indexes one closed ``.warc.gz`` into its own segment
+  ``index.f-<file>.cdxj``: the cost of a closed file is that file's lines, whatever the
+  size of the archive (the whole index used to be merged and rewritten each time);
+- segments are then compacted size-tiered (like an LSM tree): when :data:`FANOUT`
+  files of one size tier exist (tier ``t``: under ``TIER_BYTES * FANOUT**t`` bytes; the
+  main is a member of its own tier), they are merged into one file of the next tier
+  (into the main when it is among them). Each line is rewritten about
+  ``log_FANOUT(archive / file)`` times over the archive's life, never once per closed
+  file, and the number of files stays small (under ``FANOUT`` per tier);
+- ``gzarchive warc index`` (:func:`rebuild_index`) rebuilds everything into the main
+  and drops the segments.
+
+pywb reads them all: its collection's ``index_paths`` is the WARC directory itself
+(storage/warc/replay.py, crawler/web/pywb.py), which it loads as a
+``CacheDirectoryIndexSource``: every ``*.cdx``/``*.cdxj`` of the directory, each
+binary-searched, the results heap-merged (pywb/warcserver/index/aggregator.py), so
+several sorted files answer exactly as one would. Our own readers use
+:func:`iter_index` / :func:`read_index` (the same merge). No other ``*.cdxj`` may lie
+in the WARC directory (pywb would replay it too).
+
+Every write happens under one exclusive ``flock`` (``index.cdxj.lock``) and is crash
+safe: a file is written as ``.index.cdxj-*.tmp`` (a name neither pywb nor we read),
+fsynced, then ``os.replace``d; leftover temporaries are removed by the next writer. A
+compaction replaces its output before it unlinks its inputs, so a crash in between
+leaves lines twice, never missing: the merge drops identical lines (and the next
+compaction or a rebuild removes them; pywb would list such a capture twice meanwhile).
+Re-indexing a closed file rewrites its segment, so the call is idempotent.
 
 The index is the *replay* index (pywb reads it; the WACZ gets one built by the same
 rule, storage/warc/pack.py): revisit records of 304 answers are left out of it, see
@@ -13,12 +40,14 @@ rule, storage/warc/pack.py): revisit records of 304 answers are left out of it, 
 from __future__ import annotations
 
 import fcntl
+import glob
 import heapq
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +55,10 @@ from cdxj_indexer.main import CDXJIndexer
 
 INDEX_NAME = "index.cdxj"
 INDEX_MODE = 0o644  # readable like the WARC files it indexes
+#: How many files of one size tier are merged into one file of the next tier.
+FANOUT = 8
+#: Tier 0 is files under this size; tier t under ``TIER_BYTES * FANOUT**t``.
+TIER_BYTES = 1 << 20
 
 
 def replayable(record: Any) -> bool:
@@ -101,53 +134,185 @@ def _locked(index_path: Path) -> Iterator[None]:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
-def _replace(index_path: Path, lines: Iterable[str]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=index_path.parent, prefix=".index-", suffix=".tmp")
+# -- the files of an index ------------------------------------------------------------
+def segment_paths(index_path: Path) -> list[Path]:
+    """The segments of the index whose main is ``index_path`` (``index.*.cdxj``)."""
+    index_path = Path(index_path)
+    pattern = f"{glob.escape(index_path.stem)}.*{glob.escape(index_path.suffix)}"
+    return sorted(p for p in index_path.parent.glob(pattern) if p.is_file())
+
+
+def index_files(index_path: Path) -> list[Path]:
+    """The main (when it exists) and the segments: together, the index."""
+    index_path = Path(index_path)
+    return ([index_path] if index_path.is_file() else []) + segment_paths(index_path)
+
+
+def has_index(index_path: Path) -> bool:
+    return bool(index_files(index_path))
+
+
+def _segment_of(index_path: Path, warc_name: str) -> Path:
+    return index_path.with_name(f"{index_path.stem}.f-{warc_name}{index_path.suffix}")
+
+
+def _new_run(index_path: Path) -> Path:
+    return index_path.with_name(
+        f"{index_path.stem}.m-{time.time_ns():020d}-{os.getpid()}{index_path.suffix}")
+
+
+def _merge_lines(handles: Iterable[Iterable[str]]) -> Iterator[str]:
+    """Sorted lines (no newline) of sorted inputs, identical lines once."""
+    last = None
+    for line in heapq.merge(*handles):
+        line = line.rstrip("\n")
+        if line and line != last:
+            last = line
+            yield line
+
+
+def iter_index(index_path: Path) -> Iterator[str]:
+    """Every line of the index (main and segments merged), sorted, without newline.
+
+    Lock-free (readers may not write the directory): the files are opened together,
+    and listed again if one vanished meanwhile (merged away by a compaction, whose
+    output was in place before its inputs went), so the snapshot is whole."""
+    index_path = Path(index_path)
+    for _attempt in range(20):
+        with ExitStack() as stack:
+            try:
+                handles = [stack.enter_context(open(p, encoding="utf-8"))
+                           for p in index_files(index_path)]
+            except FileNotFoundError:
+                continue
+            yield from _merge_lines(handles)
+            return
+    raise OSError(f"the files of {index_path} kept changing while being opened")
+
+
+def read_index(index_path: Path) -> list[str]:
+    """:func:`iter_index` as a list."""
+    return list(iter_index(index_path))
+
+
+def index_stamp(index_path: Path) -> tuple[tuple[str, int, int], ...]:
+    """Changes whenever a file of the index does (for readers caching it)."""
+    stamp = []
+    for path in index_files(index_path):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        stamp.append((path.name, st.st_mtime_ns, st.st_size))
+    return tuple(stamp)
+
+
+# -- writing (always under _locked) ---------------------------------------------------
+def _replace(path: Path, lines: Iterable[str]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
     try:
         os.fchmod(fd, INDEX_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.writelines(line + "\n" for line in lines)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, index_path)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def update_index(warc_path: Path, index_path: Path | None = None) -> Path:
-    """Index ``warc_path`` and merge it into ``index_path`` (default: beside it).
+def _sweep(index_path: Path) -> None:
+    """Remove temporaries left by a writer that died (none is live: we hold the lock)."""
+    pattern = f".{glob.escape(index_path.stem)}.*.tmp"
+    for tmp in index_path.parent.glob(pattern):
+        tmp.unlink(missing_ok=True)
 
-    The index on disk is sorted, so merging is one streamed pass (heapq.merge of the
-    old lines with the new file's): memory holds only the new file's lines."""
+
+def _tier(size: int) -> int:
+    tier, limit = 0, TIER_BYTES
+    while size >= limit:
+        tier, limit = tier + 1, limit * FANOUT
+    return tier
+
+
+def compact(index_path: Path) -> int:
+    """Size-tiered compaction (see the module doc); returns the number of merges."""
+    index_path = Path(index_path)
+    merges = 0
+    with _locked(index_path):
+        while True:
+            tiers: dict[int, list[Path]] = {}
+            for path in index_files(index_path):
+                tiers.setdefault(_tier(path.stat().st_size), []).append(path)
+            full = sorted(t for t, paths in tiers.items() if len(paths) >= FANOUT)
+            if not full:
+                return merges
+            group = tiers[full[0]]
+            out = index_path if index_path in group else _new_run(index_path)
+            with ExitStack() as stack:
+                handles = [stack.enter_context(open(p, encoding="utf-8")) for p in group]
+                _replace(out, _merge_lines(handles))
+            for path in group:  # only once the output is in place
+                if path != out:
+                    path.unlink(missing_ok=True)
+            merges += 1
+
+
+def add_lines(index_path: Path, warc_name: str, lines: list[str]) -> None:
+    """Write the sorted ``lines`` of WARC file ``warc_name`` as its segment, then compact."""
+    index_path = Path(index_path)
+    with _locked(index_path):
+        _sweep(index_path)
+        if not index_path.exists():
+            _replace(index_path, [])  # the main always exists once anything is indexed
+        _replace(_segment_of(index_path, warc_name), sorted(lines))
+    compact(index_path)
+
+
+def update_index(warc_path: Path, index_path: Path | None = None) -> Path:
+    """Index ``warc_path`` into the index ``index_path`` (default: beside it).
+
+    Costs the new file's lines: they become its own segment (written whole, atomically),
+    and the compaction that may follow merges files of the same size tier only."""
     warc_path = Path(warc_path)
     index_path = Path(index_path) if index_path else warc_path.parent / INDEX_NAME
-    new = index_lines(warc_path)
-    with _locked(index_path):
-        if not index_path.exists():
-            _replace(index_path, new)
-            return index_path
-        with open(index_path, encoding="utf-8") as old:
-            _replace(index_path, heapq.merge(_not_of(old, warc_path.name), new))
+    add_lines(index_path, warc_path.name, index_lines(warc_path))
     return index_path
 
 
 def rebuild_index(directory: Path, index_path: Path | None = None) -> Path:
-    """Index every finished ``*.warc.gz`` of ``directory`` from scratch."""
+    """Index every finished ``*.warc.gz`` of ``directory`` from scratch into the main
+    (one sorted file); the segments are dropped."""
     directory = Path(directory)
     index_path = Path(index_path) if index_path else directory / INDEX_NAME
     lines: list[str] = []
     for warc in sorted(directory.glob("*.warc.gz")):
         lines.extend(index_lines(warc))
     with _locked(index_path):
-        _replace(index_path, sorted(lines))
+        _sweep(index_path)
+        _replace(index_path, _merge_lines([sorted(lines)]))
+        for segment in segment_paths(index_path):
+            segment.unlink(missing_ok=True)
     return index_path
 
 
 def remove_from_index(name: str, index_path: Path) -> None:
-    """Drop the lines of WARC file ``name`` (e.g. a file that was deleted)."""
-    if not index_path.exists():
+    """Drop the lines of WARC file ``name`` (e.g. a file that was deleted).
+
+    Rare (recovery of a file without one whole record): every file of the index is
+    read, and those holding ``name`` rewritten."""
+    index_path = Path(index_path)
+    if not has_index(index_path):
         return
+    quoted = json.dumps(name)
     with _locked(index_path):
-        with open(index_path, encoding="utf-8") as old:
-            _replace(index_path, _not_of(old, name))
+        _sweep(index_path)
+        _segment_of(index_path, name).unlink(missing_ok=True)
+        for path in index_files(index_path):
+            with open(path, encoding="utf-8") as fh:
+                if not any(quoted in line and line_filename(line.rstrip("\n")) == name
+                           for line in fh):
+                    continue
+                fh.seek(0)
+                _replace(path, _not_of(fh, name))

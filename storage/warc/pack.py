@@ -2,8 +2,8 @@
 
 ``wacz``'s own page detection finds nothing in our files, so ``pages.jsonl`` is written
 here: a header line, then one ``{"url", "ts", "title"?}`` object per page. Pages can
-be given (e.g. the articles from MongoDB) or derived from ``index.cdxj``
-(:func:`pages_from_index`: every HTML page that had a 200 response, at its latest
+be given (e.g. the articles from MongoDB) or derived from the replay index
+(``index.cdxj`` and its segments, :func:`pages_from_index`: every HTML page that had a 200 response, at its latest
 capture).
 
 The WACZ's own index follows the rule of ``index.cdxj`` (storage/warc/index.py,
@@ -29,7 +29,7 @@ import wacz.main
 from wacz.waczindexer import WACZIndexer
 
 from .errors import WarcError
-from .index import INDEX_NAME, replayable
+from .index import INDEX_NAME, has_index, iter_index, replayable
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +63,13 @@ def _ts_iso(ts14: str) -> str:
 
 
 def pages_from_index(index_path: Path) -> list[dict[str, Any]]:
-    """A page for every URL with a ``text/html`` 200 response in a CDXJ index, at its
+    """A page for every URL with a ``text/html`` 200 response in a CDXJ index (its
+    main ``index_path`` and segments, storage/warc/index.py), at its
     latest 200 capture (a response, or an identical-payload revisit of one), so that
     ReplayWeb.page opens the newest copy."""
     html: set[str] = set()
     latest: dict[str, str] = {}
-    for line in Path(index_path).read_text(encoding="utf-8").splitlines():
+    for line in iter_index(Path(index_path)):
         parts = line.split(" ", 2)
         if len(parts) < 3:
             continue
@@ -101,7 +102,8 @@ def pack_wacz(warc_dir: Path, out_path: Path, pages: list[dict[str, Any]] | None
               *, title: str | None = None, description: str | None = None) -> Path:
     """Build ``out_path`` (.wacz) from every finished ``*.warc.gz`` in ``warc_dir``.
 
-    ``pages`` default: derived from ``warc_dir/index.cdxj`` when it exists.
+    ``pages`` default: derived from the replay index of ``warc_dir`` when it exists. The
+    WACZ's own index is built here from the WARC files (one sorted CDXJ, gzipped).
     """
     warc_dir, out_path = Path(warc_dir), Path(out_path)
     warcs = sorted(str(p) for p in warc_dir.glob("*.warc.gz"))
@@ -109,7 +111,7 @@ def pack_wacz(warc_dir: Path, out_path: Path, pages: list[dict[str, Any]] | None
         raise WarcError(f"no finished .warc.gz files in {warc_dir}")
     if pages is None:
         index = warc_dir / INDEX_NAME
-        pages = pages_from_index(index) if index.exists() else []
+        pages = pages_from_index(index) if has_index(index) else []
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         pages_file = write_pages_jsonl(pages, Path(tmp) / "pages.jsonl")

@@ -3,8 +3,10 @@
 pywb pins ``redis==2.10.6`` and so lives in its own venv; it is found as a command:
 ``$GZARCHIVE_PYWB_BIN`` (a bin directory), then ``.venv-pywb/bin`` of the project,
 then ``PATH``. The collection is described in a ``config.yaml`` in a pywb root
-directory, pointing straight at the WARC directory and its ``index.cdxj`` (nothing is
-copied, and files indexed later are replayable without a restart).
+directory, pointing straight at the WARC directory, which is also its index directory:
+pywb loads ``index.cdxj`` and its segments ``index.*.cdxj`` (storage/warc/index.py) and
+merges them at lookup (nothing is copied, and files indexed later are replayable
+without a restart).
 Replay URLs look like ``http://127.0.0.1:PORT/COLL/2026id_/http://host/path``.
 """
 
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 
 from .errors import ToolNotFound, WarcError
-from .index import INDEX_NAME, rebuild_index
+from .index import INDEX_NAME, has_index, rebuild_index
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_COLLECTION = "gzarchive"
@@ -47,8 +49,7 @@ def find_pywb_tool(name: str = "wayback") -> Path:
 def write_config(warc_dir: Path, root: Path, collection: str = DEFAULT_COLLECTION) -> Path:
     """Write ``root/config.yaml`` with one collection over ``warc_dir``."""
     warc_dir = Path(warc_dir).resolve()
-    index = warc_dir / INDEX_NAME
-    if not index.exists():
+    if not has_index(warc_dir / INDEX_NAME):
         rebuild_index(warc_dir)
     root.mkdir(parents=True, exist_ok=True)
     config = root / "config.yaml"
@@ -56,8 +57,9 @@ def write_config(warc_dir: Path, root: Path, collection: str = DEFAULT_COLLECTIO
         "# written by storage.warc.replay\n"
         "collections:\n"
         f"  {collection}:\n"
-        # JSON strings are valid YAML scalars, whatever the path contains
-        f"    index_paths: {json.dumps(str(index))}\n"
+        # JSON strings are valid YAML scalars, whatever the path contains; a directory:
+        # every *.cdxj in it (main and segments), each binary-searched, heap-merged
+        f"    index_paths: {json.dumps(str(warc_dir) + os.sep)}\n"
         f"    archive_paths: {json.dumps(str(warc_dir) + os.sep)}\n"
         "framed_replay: false\n",
         encoding="utf-8")
