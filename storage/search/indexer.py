@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import tantivy
-from pymongo import UpdateOne
+from pymongo import UpdateMany
 from pymongo.collection import Collection
 
 from storage.mongo import pending
@@ -59,6 +59,21 @@ def add(writers: list[tantivy.IndexWriter], docs: list[dict[str, Any]]) -> None:
         index_writer.commit()
 
 
+def clear(articles: Collection[dict[str, Any]], docs: list[dict[str, Any]]) -> int:
+    """Unset the marks of *docs* where they still hold the token read; the count.
+
+    One ``update_many`` per token (a batch of article writes shares one): SecantusDB
+    commits each statement of a bulk write as a transaction of its own (an fsync each
+    under ``sync_on_commit``), so one statement per article cost a commit per article.
+    """
+    by_token: dict[str, list[Any]] = {}
+    for doc in docs:
+        by_token.setdefault(doc[pending.FIELD], []).append(doc["_id"])
+    ops = [UpdateMany({"_id": {"$in": ids}, pending.FIELD: token},
+                      {"$unset": {pending.FIELD: ""}}) for token, ids in by_token.items()]
+    return articles.bulk_write(ops, ordered=False).modified_count
+
+
 def catch_up(articles: Collection[dict[str, Any]], root: Path, wait: float = 0.0,
              batch: int = BATCH) -> CatchUp:
     """Index the pending articles into the live index (and an unfinished build)."""
@@ -85,10 +100,7 @@ def catch_up(articles: Collection[dict[str, Any]], root: Path, wait: float = 0.0
             if not docs:
                 break
             add(writers, docs)
-            cleared = articles.bulk_write(
-                [UpdateOne({"_id": d["_id"], pending.FIELD: d[pending.FIELD]},
-                           {"$unset": {pending.FIELD: ""}}) for d in docs],
-                ordered=False).modified_count
+            cleared = clear(articles, docs)
             report.indexed += len(docs)
             report.cleared += cleared
             if len(docs) < batch:
