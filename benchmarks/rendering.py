@@ -44,12 +44,13 @@ class MemorySampler(threading.Thread):
     """Sample RSS of this process and of its children (the Playwright driver and
     Chromium) every ``interval`` seconds; keep the peaks."""
 
-    def __init__(self, interval: float = 0.2) -> None:
+    def __init__(self, interval: float = 0.1) -> None:
         super().__init__(daemon=True, name="rss-sampler")
         self.interval = interval
         self.me = psutil.Process()
         self.peak_self = self.peak_browser = self.peak_total = 0
         self.last = (0, 0)
+        self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (name, last user+system s)
         self._stop = threading.Event()
 
     def sample(self) -> tuple[int, int]:
@@ -58,6 +59,8 @@ class MemorySampler(threading.Thread):
         for child in self.me.children(recursive=True):
             try:
                 children += child.memory_info().rss
+                times = child.cpu_times()
+                self.cpu[child.pid] = (child.name(), times.user + times.system)
             except psutil.Error:
                 continue
         self.peak_self = max(self.peak_self, own)
@@ -65,6 +68,13 @@ class MemorySampler(threading.Thread):
         self.peak_total = max(self.peak_total, own + children)
         self.last = (own, children)
         return self.last
+
+    def browser_cpu(self) -> dict[str, float]:
+        """CPU seconds of the browser's processes (sampled; by process name)."""
+        by_name: dict[str, float] = {}
+        for name, seconds in self.cpu.values():
+            by_name[name] = by_name.get(name, 0.0) + seconds
+        return by_name
 
     def browser_pss(self) -> int:
         """Proportional set size of the browser tree: shared pages counted once."""
@@ -118,15 +128,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--keep", help="keep the WARC output in this directory")
+    parser.add_argument("--page-size", type=int, default=PAGE_SIZE,
+                        help=f"articles per listing page (default {PAGE_SIZE}; the crawl's "
+                             "replica has 10, each with its image)")
     parser.add_argument("--pages-per-context", type=int, default=0,
                         help="PLAYWRIGHT_MAX_PAGES_PER_CONTEXT and CONCURRENT_REQUESTS_PER_DOMAIN "
                              "(default: the crawler's settings)")
+    parser.add_argument("--arg", action="append", default=[], metavar="FLAG",
+                        help="one more Chromium command-line flag (repeatable)")
+    parser.add_argument("--drop-arg", action="append", default=[], metavar="FLAG",
+                        help="leave out one of the crawler's Chromium flags (repeatable)")
     parser.add_argument("--no-warc", action="store_true",
                         help="WARC_ENABLED=False: rendering alone, no capture")
     args = parser.parse_args(argv)
 
-    rep = Replica(ReplicaConfig(js_section=HI_GZ, page_size=PAGE_SIZE,
-                                articles_per_section=args.pages * PAGE_SIZE)).start()
+    rep = Replica(ReplicaConfig(js_section=HI_GZ, page_size=args.page_size,
+                                articles_per_section=args.pages * args.page_size)).start()
     sec = section_by_label(HI_GZ)
     urls = [rep.url + sec.page_path(n) for n in range(1, args.pages + 1)]
     out = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="render-bench-"))
@@ -142,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         settings.setdict({"PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": args.pages_per_context,
                           "CONCURRENT_REQUESTS_PER_DOMAIN": args.pages_per_context},
                          priority="cmdline")
+    if args.arg or args.drop_arg:
+        launch = dict(settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"))
+        launch["args"] = [a for a in launch.get("args", []) if a not in args.drop_arg]
+        launch["args"] += args.arg
+        settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", launch, priority="cmdline")
     browser = rendering.configure(settings, "always")
     sampler = MemorySampler()
     sampler.start()
@@ -162,6 +184,14 @@ def main(argv: list[str] | None = None) -> int:
           f"links, {spider.links} links)")
     print(f"time              : {elapsed:.1f} s (browser launch included)")
     print(f"pages/s           : {spider.done / elapsed:.2f}")
+    cpu = sampler.browser_cpu()
+    total_cpu = sum(cpu.values())
+    print(f"CPU s             : crawler {sum(psutil.Process().cpu_times()[:2]):.1f}, browser "
+          f"tree {total_cpu:.1f} ({', '.join(f'{k} {v:.1f}' for k, v in sorted(cpu.items()))}); "
+          f"browser {total_cpu / max(spider.done, 1) * 1000:.0f} ms CPU per page "
+          f"(launch included), {len(sampler.cpu)} processes seen")
+    launch_args = settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS").get("args", [])
+    print(f"Chromium flags    : {' '.join(launch_args)}")
     print(f"peak RSS          : crawler {sampler.peak_self / mib:.0f} MiB, browser tree "
           f"{sampler.peak_browser / mib:.0f} MiB, total {sampler.peak_total / mib:.0f} MiB")
     for done, t, own, br, pss in spider.checkpoints:

@@ -27,6 +27,10 @@ PORTAL_TRACKING_PARAMS = [
     "source", "src", "ref", "timestamp", "_t",
 ]
 PORTAL_DOWNLOAD_IMAGES = True
+# Rendered listing pages requested ahead of a JavaScript pager's next link, guessed from
+# its numbered URLs (crawler/spiders/listings.py): 3 pages render at once instead of one
+# after the other. 0 = page by page. Off with --max-articles and a shared frontier.
+PORTAL_LISTING_LOOKAHEAD = 2
 
 # --- data directory (the CLI sets these from --data-dir) ----------------------
 DATA_DIR = "data"

@@ -12,11 +12,24 @@ make page 1 look known, and the pages that run never reached must still be walke
 A page's walk is done once every article link on it is scheduled (so pending); a page
 cut by ``--max-articles``, a failed request or a rendering without links stays on the
 frontier. Counted as ``portal/listing/*``.
+
+A JavaScript pager gives only the next page's link, so rendered pages would be walked one
+after the other (~1 s each in Chromium). When the pager's URLs number the pages
+(``index_2.html``, ``index_3.html``; ``?page=2``), up to PORTAL_LISTING_LOOKAHEAD pages
+past the next one are *guessed* and rendered at the same time. A guess is never trusted:
+it is not put on the walk's frontier (the frontier still moves only by real next links,
+so a cut walk resumes exactly as before). A guess is fetched plain first and rendered
+only when that answers with a page to render (a guess past the listing's end is a cheap
+404, not a rendering); a guess that fails, renders empty or lies past the end is
+forgotten, so the real link, when it comes, requests that page again as an ordinary one. Guesses are made only where the walk could not stop early
+(no complete walk on record that deep), never with ``--max-articles`` or a shared
+frontier. Counted as ``portal/listing/lookahead/{guessed,hit,forgotten}``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,22 +54,33 @@ logger = logging.getLogger(__name__)
 
 # A listing page that answers these no longer exists: the listing got shorter.
 GONE = frozenset({"http-404", "http-410"})
+# The page number of a pager URL: its last run of digits (index_2.html, ?page=2).
+_LAST_NUMBER = re.compile(r"^(.*\D)(\d+)(\D*)$")
 
 
 @dataclass(frozen=True)
 class WalkConfig:
-    """PORTAL_INCREMENTAL and PORTAL_STOP_AFTER_KNOWN_PAGES (0: always walk to the end)."""
+    """PORTAL_INCREMENTAL, PORTAL_STOP_AFTER_KNOWN_PAGES (0: always walk to the end) and
+    PORTAL_LISTING_LOOKAHEAD (rendered pages guessed past the next one; 0: none)."""
 
     incremental: bool = True
     stop_after_known: int = 1
+    lookahead: int = 2
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> WalkConfig:
         stop = settings.getint("PORTAL_STOP_AFTER_KNOWN_PAGES", cls.stop_after_known)
         if stop < 0:
             raise ConfigError("PORTAL_STOP_AFTER_KNOWN_PAGES must be >= 0")
+        lookahead = settings.getint("PORTAL_LISTING_LOOKAHEAD", cls.lookahead)
+        if lookahead < 0:
+            raise ConfigError("PORTAL_LISTING_LOOKAHEAD must be >= 0")
+        if settings.getint("PORTAL_MAX_ARTICLES") or settings.get("FLEET_REDIS_URL"):
+            # A cut walk's guesses, or a guess answered by another worker, would need
+            # bookkeeping the walk state does not keep: walk page by page there.
+            lookahead = 0
         return cls(incremental=settings.getbool("PORTAL_INCREMENTAL", cls.incremental),
-                   stop_after_known=stop)
+                   stop_after_known=stop, lookahead=lookahead)
 
 
 class ListingWalker:
@@ -69,6 +93,13 @@ class ListingWalker:
         self._requested: set[tuple[str, str]] = set()
         self._sections: set[str] = set()
         self._told_unsafe: set[str] = set()
+        # Guessed pages not yet confirmed by a real next link, by (section, url): page.
+        self._guessed: dict[tuple[str, str], int] = {}
+        # Per section: no guess at or past this page (a guess failed there, or the end).
+        self._guess_limit: dict[str, int] = {}
+        # Pages walked in this run: a next link to one of them (a guess walked before the
+        # page that links it) does not put it back on the frontier.
+        self._walked: set[tuple[str, str]] = set()
 
     @property
     def stats(self) -> Any:
@@ -95,18 +126,19 @@ class ListingWalker:
         yield self.request(url, section, page, known_run=known_run)
 
     def request(self, url: str, section: str, page: int, known_run: int = 0,
-                render: bool = False) -> Request:
+                render: bool = False, plain: bool = False) -> Request:
         spider = self.spider
         meta: dict[str, Any] = {"portal_kind": "listing", "portal_section": section,
                                 "portal_page": page, "portal_listing_url": url,
                                 "portal_known_run": known_run}
-        render = (render or spider.config.render == "always"
-                  or section in spider.render_sections)
+        render = not plain and (render or spider.config.render == "always"
+                                or section in spider.render_sections)
         if render and spider.render_available:
             meta.update(rendering.listing_meta(spider.crawler))
-        # Rendered requests repeat the plain request of the same URL: not a duplicate.
+        # Rendered requests repeat the plain request of the same URL: not a duplicate; a
+        # guess's plain fetch may be repeated by the real link once it is forgotten.
         return Request(url, callback=spider.parse_listing, errback=spider.on_listing_error,
-                       meta=meta, dont_filter=bool(meta.get("playwright")))
+                       meta=meta, dont_filter=plain or bool(meta.get("playwright")))
 
     # -- responses --------------------------------------------------------------------
     def parse(self, response: Response) -> Iterator[Request | SectionLinkItem]:
@@ -118,6 +150,18 @@ class ListingWalker:
         listing = parse_listing(spider.page_text(response), response.url)
         rendered = "playwright" in response.flags
         self.stats.inc_value(f"portal/listing_pages/{'rendered' if rendered else 'html'}")
+        if (section, url) in self._guessed:
+            if (not rendered and not listing.entries and listing.has_scripts
+                    and page < self._guess_limit.get(section, page + 1)):
+                # The guessed page exists (its plain fetch answered): now render it.
+                yield self.request(url, section, page, render=True)
+                return
+            if not listing.entries or page >= self._guess_limit.get(section, page + 1):
+                self._forget(section, url, page, "no article links" if not listing.entries
+                             else "past the listing's end")
+                return
+            del self._guessed[(section, url)]
+            self.stats.inc_value("portal/listing/lookahead/hit")
         if not listing.entries and listing.has_scripts and not rendered:
             yield from self._needs_rendering(response, section, page, url)
             return
@@ -143,17 +187,58 @@ class ListingWalker:
         nxt = listing.next_page
         if nxt is not None and not spider.scope.allows_page(nxt):
             nxt = None
+        self._walked.add((section, url))
         if nxt is not None and self._may_stop(section, page, run):
             self.walks.page_walked(section, url, page, links=links)
             return
         if nxt is None:
+            self._guess_limit[section] = min(page + 1, self._guess_limit.get(section, page + 1))
             self.walks.page_walked(section, url, page, links=links, end=True)
             logger.info("section %s: listing walked to its end (page %d, %s)", section, page,
                         url)
             self.stats.inc_value("portal/listing/walks_completed")
             return
-        self.walks.page_walked(section, url, page, links=links, next_url=nxt)
+        walked_next = (section, nxt) in self._walked
+        self.walks.page_walked(section, url, page, links=links,
+                               next_url=None if walked_next else nxt)
+        if self._guessed.pop((section, nxt), None) is not None:
+            # Guessed and in flight: now a real page of the walk (on the frontier).
+            self.stats.inc_value("portal/listing/lookahead/hit")
         yield from self._page(nxt, section, page + 1, known_run=run)
+        if rendered:
+            yield from self._guess_ahead(section, url, page, nxt)
+
+    # -- lookahead (see the module docstring) ----------------------------------------------
+    def _guess_ahead(self, section: str, url: str, page: int, nxt: str) -> Iterator[Request]:
+        lookahead = self.config.lookahead
+        if not lookahead:
+            return
+        record = self.walks.record(section)
+        if (self.config.incremental and self.config.stop_after_known
+                and record.may_stop_at(page + 2)):
+            return  # the walk may stop before these pages: guessing would walk further
+        limit = self._guess_limit.get(section)
+        for number, guess in guess_pages(url, page, nxt, lookahead):
+            if limit is not None and number >= limit:
+                return
+            if (section, guess) in self._requested or not self.spider.scope.allows_page(guess):
+                continue
+            self._requested.add((section, guess))
+            self._guessed[(section, guess)] = number
+            self.stats.inc_value("portal/listing/lookahead/guessed")
+            # Fetched plain first (one cheap request): a guess past the listing's end is
+            # then a 404 answered by the server, not a page rendered in Chromium.
+            yield self.request(guess, section, number, plain=True)
+
+    def _forget(self, section: str, url: str, page: int, why: str) -> None:
+        """A guess that did not hold: no more guesses from there; the real link, if it
+        ever comes, requests the page again as an ordinary one."""
+        self._guessed.pop((section, url), None)
+        self._requested.discard((section, url))
+        self._guess_limit[section] = min(page, self._guess_limit.get(section, page))
+        self.stats.inc_value("portal/listing/lookahead/forgotten")
+        logger.debug("section %s: guessed listing page %d (%s) forgotten: %s", section,
+                     page, url, why)
 
     def _may_stop(self, section: str, page: int, known_run: int) -> bool:
         stop_after = self.config.stop_after_known
@@ -213,6 +298,10 @@ class ListingWalker:
         url = request.meta.get("portal_listing_url", request.url)
         page = request.meta.get("portal_page", 1)
         kind = classify_failure(failure)
+        if (section, url) in self._guessed:
+            self._forget(section, url, page, kind)
+            return
+        self.spider.report.fail(kind, request.url, self.stats)
         if kind in GONE and page > 1:
             self.walks.drop(section, url)
             self.stats.inc_value("portal/listing/gone")
@@ -237,4 +326,20 @@ class ListingWalker:
                            first.page, first.url)
 
 
-__all__ = ["ListingWalker", "WalkConfig"]
+def guess_pages(url: str, page: int, nxt: str, count: int) -> list[tuple[int, str]]:
+    """Pages ``page + 2`` … ``page + 1 + count`` of a pager whose URLs number the pages.
+
+    *url* is page *page*, *nxt* its real next link (page + 1). The pattern holds when
+    *nxt*'s last number is ``page + 1`` and *url* is *nxt* with ``page`` there (page 1
+    may be any URL: ``index.html`` → ``index_2.html``). Otherwise: no guesses.
+    """
+    match = _LAST_NUMBER.match(nxt)
+    if match is None or int(match.group(2)) != page + 1:
+        return []
+    head, _, tail = match.groups()
+    if page > 1 and url != f"{head}{page}{tail}":
+        return []
+    return [(n, f"{head}{n}{tail}") for n in range(page + 2, page + 2 + count)]
+
+
+__all__ = ["ListingWalker", "WalkConfig", "guess_pages"]

@@ -169,8 +169,7 @@ class SectionSpider(ArticleAssembly, scrapy.Spider):
         yield from self.walker.parse(response)
 
     def on_listing_error(self, failure: Failure) -> None:
-        request = failure.request  # type: ignore[attr-defined]
-        self.report.fail(classify_failure(failure), request.url, self.crawler.stats)
+        # The walker reports it (a failed guess of the lookahead is not a failure).
         self.walker.on_error(failure)
 
     # -- errors -----------------------------------------------------------------

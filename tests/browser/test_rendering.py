@@ -20,7 +20,9 @@ from warcio.archiveiterator import ArchiveIterator
 
 from crawler import rendering
 from crawler.cli.common import EXIT_USAGE, CliError
+from crawler.spiders.listings import guess_pages
 from crawler.urls import canonicalize
+from storage.crawlstate import CrawlState
 from tests.helpers import crawl, export, project_settings
 from tests.replica.config import HI_GZ, LAOWAI
 from tests.replica.fixtures import running_replica
@@ -124,6 +126,65 @@ def test_browser_pages_closed_and_contexts_bounded(auto_crawl: dict[str, Any]) -
     assert "archive/browser/protocol_unknown" not in stats  # DevTools gave every version
     assert stats["archive/browser/exchanges"] == stats["playwright/response_count"]
     assert "archive/warc/skipped/unlinked_conversion" not in stats
+
+
+# -- several listing pages rendered at once (PORTAL_LISTING_LOOKAHEAD) ---------------------
+def _browser_fetched(log: list[Any], path: str) -> list[bool]:
+    """For each time the replica served *path*: whether the browser asked for it."""
+    return [any(k.lower() == "sec-ch-ua" for k in e.headers) for e in log if e.path == path]
+
+
+@needs_chromium
+def test_guessed_listing_pages_render_at_once_and_the_walk_ends_clean(
+        auto_crawl: dict[str, Any], js_replica: Replica) -> None:
+    stats = auto_crawl["stats"]
+    # page 1 leads to page 2; pages 3 and 4 are guessed from the numbered URLs
+    assert stats["portal/listing/lookahead/guessed"] == 2, stats
+    assert stats["portal/listing/lookahead/hit"] == 1          # page 3: page 2 links it
+    assert stats["portal/listing/lookahead/forgotten"] == 1    # page 4: past the end
+    assert stats["playwright/page_count/max_concurrent"] >= 2  # 2 and 3 rendered together
+    assert stats["portal/listing_pages/rendered"] == 3
+    # the page past the end was a plain 404, never rendered; page 3 rendered once
+    log = auto_crawl["log"]
+    assert _browser_fetched(log, "/higz/index_4.html") == [False]
+    assert [e.status for e in log if e.path == "/higz/index_4.html"] == [404]
+    assert _browser_fetched(log, "/higz/index_3.html").count(True) == 1
+    # a failed guess is no failure of the crawl, and the walk state is as page by page
+    assert "failures        : none" in auto_crawl["proc"].stdout
+    assert not any(k.startswith("portal/failures/") for k in stats), stats
+    with CrawlState(auto_crawl["data"] / "state" / "crawl.sqlite") as state:
+        assert state.walks.frontiers() == []
+        record = state.walks.record(HI_GZ)
+    assert record.complete and record.complete_pages == 3
+    assert record.complete_last_url == js_replica.url + "/higz/index_3.html"
+
+
+@needs_chromium
+def test_without_lookahead_pages_render_one_after_the_other(js_replica: Replica,
+                                                            tmp_path: Path,
+                                                            auto_crawl: dict[str, Any]) -> None:
+    proc = crawl(js_replica.url, tmp_path, "--set", "PORTAL_LISTING_LOOKAHEAD=0")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    stats = _stats(tmp_path)
+    assert stats["playwright/page_count/max_concurrent"] == 1
+    assert not any(k.startswith("portal/listing/lookahead/") for k in stats), stats
+    assert ({row["url"] for row in export(tmp_path)}
+            == {row["url"] for row in auto_crawl["export"]})
+
+
+def test_guess_pages_only_from_a_pager_that_numbers_its_pages() -> None:
+    base = "http://h/higz/"
+    assert guess_pages(base + "index.html", 1, base + "index_2.html", 2) == [
+        (3, base + "index_3.html"), (4, base + "index_4.html")]
+    assert guess_pages(base + "index_7.html", 7, base + "index_8.html", 1) == [
+        (9, base + "index_9.html")]
+    assert guess_pages("http://h/list?s=4&page=2", 2, "http://h/list?s=4&page=3", 1) == [
+        (4, "http://h/list?s=4&page=4")]
+    # the next link's number is not the next page, or page N's URL is not N: no guess
+    assert guess_pages(base + "index.html", 1, base + "a9f3.html", 2) == []
+    assert guess_pages(base + "index_2.html", 2, base + "index_5.html", 2) == []
+    assert guess_pages(base + "p_2.html", 2, base + "index_3.html", 2) == []
+    assert guess_pages(base + "index.html", 1, base + "more", 2) == []
 
 
 # -- the WARC of a rendered listing ---------------------------------------------------------
