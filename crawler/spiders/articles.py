@@ -29,6 +29,7 @@ from crawler.extract.errors import ExtractionError
 from crawler.items import ArticleItem, SectionLinkItem
 from crawler.report import CrawlReport
 from crawler.scope import Scope
+from crawler.spiders.registry import ArticleRegistry
 from crawler.urls import canonicalize, is_gateway
 from storage.crawlstate import CrawlState
 
@@ -44,7 +45,8 @@ REDIRECT_CODES = (301, 302, 303, 307, 308)
 
 @dataclass
 class ArticleState:
-    """One article being assembled from its pages; shared by all requests of it."""
+    """One article being assembled from its pages; shared by all requests of it. Kept
+    while the article is in flight only (crawler/spiders/registry.py)."""
 
     url: str
     sections: set[str]
@@ -70,7 +72,7 @@ class ArticleAssembly:
     config: PortalConfig
     scope: Scope
     report: CrawlReport
-    articles: dict[str, ArticleState]
+    articles: ArticleRegistry
     article_requests: int
     incremental: bool
     crawl_state: CrawlState
@@ -93,18 +95,20 @@ class ArticleAssembly:
         if not self.scope.allows_page(href):
             self.report.fail("offsite-skipped", href, self.crawler.stats)
             return
+        target = self.articles.redirect_target(url)
+        if target is not None and target != url:
+            yield from self.follow_article(href, target, section)
+            return
         state = self.articles.get(url)
-        if state is not None:
-            if state.redirected_to is not None and state.redirected_to != url:
-                yield from self.follow_article(href, state.redirected_to, section)
-                return
+        if state is not None:  # in flight: merged into its item
             news = section not in state.sections or href not in state.urls
             state.urls.add(href)
             state.sections.add(section)
-            if not news:
-                return
-            if not state.emitted:
+            if news:
                 self.crawl_state.merge_pending(url, [section], [href])
+            return
+        if self.articles.is_done(url):
+            if not self.articles.link(url, section, href):
                 return
             # Already on its way to the store (e.g. resumed from the pending frontier
             # before this listing linked it): pending again until the merge is stored.
@@ -119,7 +123,7 @@ class ArticleAssembly:
     def _article_request(self, url: str, sections: set[str], href: str,
                          hops: int = 0, aliases: set[str] | None = None) -> Iterator[Request]:
         state = ArticleState(url=url, sections=set(sections), urls={href, url, *(aliases or ())})
-        self.articles[url] = state
+        self.articles.add(state)
         self.article_requests += 1
         self.crawl_state.add_pending(url, sections, state.urls)
         fetch = href if self.config.archive_both_scripts else url
@@ -149,6 +153,7 @@ class ArticleAssembly:
         if response.status == 304:
             self.crawler.stats.inc_value("portal/not_modified")
             state.emitted = True
+            self.articles.done(state)
             yield SectionLinkItem(url=state.url, sections=sorted(state.sections),
                                   urls=sorted(state.urls), unchanged=True)
             return
@@ -211,13 +216,17 @@ class ArticleAssembly:
         self.crawl_state.mark_done([state.url])
         state.emitted = True
         state.redirected_to = canonical
+        self.articles.redirected(state, canonical)
+        canonical = self.articles.redirect_target(canonical) or canonical
         existing = self.articles.get(canonical)
-        if existing is not None and existing is not state:
+        if existing is not None and existing is not state:  # in flight: merged into its item
             existing.urls.update(state.urls)
-            new_sections = state.sections - existing.sections
             existing.sections.update(state.sections)
-            if existing.emitted and (new_sections or state.urls - {canonical}):
-                yield SectionLinkItem(url=canonical, sections=sorted(existing.sections),
+            return
+        if self.articles.is_done(canonical):
+            before = self.articles.merge(canonical, state.sections, state.urls)
+            if state.sections - before or state.urls - {canonical}:
+                yield SectionLinkItem(url=canonical, sections=sorted(before | state.sections),
                                       urls=sorted(state.urls), unchanged=False)
             return
         yield from self._article_request(canonical, state.sections, target, hops=hops,
@@ -240,6 +249,7 @@ class ArticleAssembly:
         if state.emitted:
             return
         state.emitted = True
+        self.articles.done(state)
         first = state.pages[0]
         if partial:
             self.report.fail("article-incomplete", state.url, self.crawler.stats)
@@ -262,8 +272,9 @@ class ArticleAssembly:
             script="traditional" if is_gateway(state.fetched_url) else "simplified",
             http_validators=state.validators,
         )
-        # The state stays for the run (later links to the article merge into it), but
-        # its pages are in the item now: kept, they made RSS grow with every article.
+        # Done: the registry keeps a compact trace (later links merge sections through
+        # it). The pages are in the item now; the state itself lives on only as long as
+        # the last response that refers to it.
         state.pages, state.page_urls, state.warc, state.validators = [], set(), None, {}
         yield item
 

@@ -40,6 +40,7 @@ from crawler.spiders.articles import (
     header,
 )
 from crawler.spiders.listings import ListingWalker, WalkConfig
+from crawler.spiders.registry import ArticleRegistry
 from crawler.textnorm import fold_label, to_simplified
 from storage.crawlstate import CrawlState
 
@@ -68,7 +69,7 @@ class SectionSpider(ArticleAssembly, scrapy.Spider):
         spider.scope = Scope(spider.config)
         spider.allowed_domains = spider.scope.allowed_domains()  # type: ignore[attr-defined]
         spider.report = CrawlReport()
-        spider.articles = {}
+        spider.articles = ArticleRegistry()
         spider.article_requests = 0
         spider.render_sections = set()
         walk_config = WalkConfig.from_settings(crawler.settings)
@@ -93,7 +94,7 @@ class SectionSpider(ArticleAssembly, scrapy.Spider):
     config: PortalConfig
     scope: Scope
     report: CrawlReport
-    articles: dict[str, ArticleState]
+    articles: ArticleRegistry
     article_requests: int
     render_sections: set[str]
     incremental: bool
