@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import runpy
 import sys
 import threading
@@ -76,6 +77,7 @@ def main() -> None:
     atexit.register(counter.dump, out)
     rest = sys.argv[2:]
     if rest[0] == "-m":
+        sys.path[0] = os.getcwd()  # as ``python -m`` (not this script's directory)
         sys.argv = [rest[1], *rest[2:]]
         runpy.run_module(rest[1], run_name="__main__", alter_sys=True)
     else:

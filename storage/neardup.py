@@ -76,6 +76,8 @@ DEFAULT_SHINGLE = 12
 #: ``(url, folded_text, published_at)`` or ``(url, folded_text, published_at, original)``
 Article = tuple[str, str, datetime | None] | tuple[str, str, datetime | None, str | None]
 _FAR_FUTURE = datetime(9999, 12, 31)
+#: Candidates per reply of a lookup (~0.6 KB each; a reply holds at most 16 MB).
+FETCH_BATCH = 5_000
 #: Stored fields a lookup reads (never the 30 keys).
 _PROJECTION = {"_id": 0, "keys": 0}
 
@@ -209,7 +211,10 @@ class NearDuplicateIndex:
         """Every stored article sharing a band with *sig*: one indexed round trip (the
         keys most often indexed first: the module docstring says why)."""
         keys = self._frequency.most_frequent_first(sig.keys)
-        return list(self._sigs.find({"keys": {"$in": keys}}, _PROJECTION))
+        # One reply for all candidates (not 101, then a getMore per batch): an article
+        # of a site's usual kind shares a band with hundreds of others (benchmarks/README).
+        return list(self._sigs.find({"keys": {"$in": keys}}, _PROJECTION,
+                                    batch_size=FETCH_BATCH))
 
     def _verified(self, sig: Signature, docs: Iterable[dict[str, Any]],
                   exclude: str | None) -> list[tuple[str, float, dict[str, Any]]]:
