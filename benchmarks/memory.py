@@ -47,7 +47,8 @@ def one_size(articles: int, latency_ms: float) -> dict[str, object]:
               f"{time.perf_counter() - built:.0f} s)", flush=True)
         cmd = [PY, "-m", "crawler", "crawl", "--portal-url", base, "--data-dir", str(top),
                "--quiet", *POLITE_LIKE_SCRAPY, *SECTIONS]
-        usage = measure(cmd, ROOT, extra_pids=lambda: store_pid(top))
+        # A 20,000-article crawl on a loaded machine may pass measure()'s default hour.
+        usage = measure(cmd, ROOT, extra_pids=lambda: store_pid(top), timeout=3 * 3600.0)
         served = len(replica.log)
         out = measure([PY, "-m", "crawler", "export", "--data-dir", str(top)], ROOT,
                       extra_pids=lambda: store_pid(top))
@@ -58,8 +59,10 @@ def one_size(articles: int, latency_ms: float) -> dict[str, object]:
     if usage.exit_code != 0:
         print(f"warning: crawl of {articles} exited {usage.exit_code}: "
               f"{(usage.stderr.strip().splitlines() or [''])[-1]}", file=sys.stderr)
-    print(f"  {articles}: crawl {usage.wall:.0f} s, peak RSS {usage.peak_rss_root / MiB:.0f} MiB",
-          flush=True)
+    print(f"  {articles}: crawl {usage.wall:.0f} s, exit {usage.exit_code}, {served} requests, "
+          f"{archived} archived, peak RSS crawler {usage.peak_rss_root / MiB:.0f} MiB, tree sum "
+          f"{usage.peak_rss_all / MiB:.0f} MiB, load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     return {"articles": articles, "targets": len(truth), "usage": usage, "requests": served,
             "archived": archived}
 

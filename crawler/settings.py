@@ -84,6 +84,11 @@ USER_AGENT = "gzarchive/0.1 (+https://github.com/gzarchive/gzarchive; archiving 
 ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
+# Scrapy starts this many worker tasks for the output of every response, and keeps all of
+# them until its last item leaves the pipelines: at Scrapy's 100, ~91 KiB per response
+# waiting on the store, ~18 KiB at 16 (our callbacks yield one item, or one listing's
+# links). The backlog grows as the store slows in a long run (issue #15).
+CONCURRENT_ITEMS = 16
 DOWNLOAD_DELAY = 0
 # crawler.throttle.RecoveringThrottle replaces Scrapy's AutoThrottle (EXTENSIONS below)
 # with the same settings; 304s, small redirects and 404s lower the delay like 200s,

@@ -80,7 +80,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_RECENT_MAX = 20_000
+# Where the record of a page just archived is, for its outlinks' metadata record (asked
+# for while its response is in the spider; older ones fall back to the digest index).
+# 20,000 held ~9 MB in a long crawl; the responses in flight at once are a few hundred.
+_RECENT_MAX = 4_096
 
 
 class WarcArchiveMiddleware:
