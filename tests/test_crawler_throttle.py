@@ -259,9 +259,13 @@ def test_crawl_delay_holds_with_autothrottle_off(tmp_path: Path,
     for host, times in by_host.items():
         times.sort()
         gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-        # 0.1 s of slack for the server's threads on a loaded machine (the stamp is taken
-        # when a thread reads the request); without the floor: 8 at once, gaps ~0
-        assert min(gaps, default=CRAWL_DELAY) >= CRAWL_DELAY - 0.1, (host, sorted(gaps)[:5])
+        # Without the floor: 8 at once, most gaps ~0. A stamp is taken when a server thread
+        # reads the request: on a loaded machine (load 15) one late stamp narrowed a gap
+        # to 0.38 s and widened the one before; the span is what such noise cannot shrink.
+        short = [g for g in gaps if g < CRAWL_DELAY * 0.8]
+        assert len(short) <= max(1, len(gaps) // 10), (host, sorted(gaps)[:5])
+        if len(times) > 1:
+            assert times[-1] - times[0] >= CRAWL_DELAY * (len(times) - 1) * 0.95 - 0.1, host
 
 
 # ---- the policy alone, at the project's settings ------------------------------------------

@@ -243,9 +243,10 @@ def test_the_per_host_delay_holds_across_workers(
     # Served times are the reserved starts plus the time to dispatch and send: a worker's
     # event loop late by a few tens of ms (a loaded machine) narrows one gap, widening
     # the one before. Two workers each keeping only their own pace would make half of
-    # the gaps short and some near zero.
+    # the gaps short and the span half as long. (No bound on the shortest gap: at a load
+    # average of 15 a worker's loop was once 0.2 s late, leaving one gap of 0.04 s.)
     short = [g for g in gaps if g < delay * 0.8]
-    assert len(short) <= max(1, len(gaps) // 10) and min(gaps) >= delay * 0.3, sorted(gaps)[:5]
+    assert len(short) <= max(1, len(gaps) // 10), sorted(gaps)[:5]
     span = times[-1] - times[0]
     assert span >= delay * (len(times) - 1) * 0.9
 
