@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+# scrapy-playwright's handler, its driver started beside the first plain fetches instead
+# of before them (crawler/browser_handler.py).
+HANDLER = "crawler.browser_handler.BackgroundPlaywrightHandler"
 CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 CONTEXT = "listings"
 
@@ -170,7 +172,9 @@ class NetworkQuiet:
         while True:
             now = loop.time()
             if not self._inflight and now - self._last >= self.quiet:
-                return
+                if page is None or await self._settled(page):
+                    return
+                continue
             if now >= deadline:
                 if self.stats is not None:
                     self.stats.inc_value("render/quiet_timeout")
@@ -180,6 +184,24 @@ class NetworkQuiet:
                 return
             left = self.quiet - (now - self._last)
             await asyncio.sleep(min(0.05, left) if not self._inflight and left > 0 else 0.02)
+
+
+    async def _settled(self, page: Page) -> bool:
+        """Whether the quiet holds once every event the browser sent so far is handled.
+
+        Events wait in the event loop while it is busy (several pages rendering on a
+        loaded machine): a request they would show in flight could be missed, and its
+        response read after the page is closed. A round trip to the page comes back
+        after every event sent before it.
+        """
+        from playwright.async_api import Error as PlaywrightError
+
+        before = self._last
+        try:
+            await page.evaluate("0")
+        except PlaywrightError:  # the page is gone: its DOM is read (or fails) as it is
+            return True
+        return not self._inflight and self._last == before
 
 
 def quiet_seconds(settings: BaseSettings | None) -> float:

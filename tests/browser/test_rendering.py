@@ -333,6 +333,42 @@ def test_network_quiet_waits_for_late_requests_then_the_quiet_window() -> None:
     assert 0.4 <= took < 1.5, took  # the last request ended at 0.3 s, + 0.1 s quiet
 
 
+def test_network_quiet_handles_events_held_in_a_busy_loop_before_calling_it_quiet() -> None:
+    import asyncio
+
+    class HeldEvents:
+        """A page whose browser sent a ``request`` event the busy loop has not handled
+        yet: it is handled before the answer to the next round trip (as Playwright's
+        connection delivers them, in order)."""
+
+        def __init__(self, handlers: dict[str, Any]) -> None:
+            self.handlers = handlers
+            self.held: list[object] = [object()]
+            self.calls = 0
+
+        async def evaluate(self, expression: str) -> int:
+            self.calls += 1
+            loop = asyncio.get_running_loop()
+            for request in self.held:
+                self.handlers["request"](request)
+                loop.call_later(0.2, self.handlers["requestfinished"], request)
+            self.held = []
+            return 0
+
+    async def scenario() -> tuple[float, int]:
+        quiet = rendering.NetworkQuiet(0.1, timeout=5.0)
+        page = HeldEvents(quiet.handlers())
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await quiet.wait(page)  # type: ignore[arg-type]
+        return loop.time() - start, page.calls
+
+    took, calls = asyncio.run(scenario())
+    # quiet at 0.1 s, then the held image request: in flight to 0.3 s, + 0.1 s quiet
+    assert 0.4 <= took < 1.5, took
+    assert calls == 2  # asked again once the image was done: nothing held any more
+
+
 def test_network_quiet_gives_up_counted_on_a_page_that_never_settles() -> None:
     import asyncio
 
