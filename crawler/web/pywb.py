@@ -41,7 +41,13 @@ from pathlib import Path
 
 from storage.warc.errors import ToolNotFound, WarcError
 from storage.warc.index import INDEX_NAME, has_index
-from storage.warc.replay import find_pywb_tool, free_port, stop_replay, wait_for_port
+from storage.warc.replay import (
+    find_pywb_tool,
+    free_port,
+    stop_replay,
+    wait_for_port,
+    wayback_argv,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +145,7 @@ class PywbReplay:
         self._port = free_port()
         with self._log_path().open("ab") as log:
             self._proc = subprocess.Popen(
-                [str(self.wayback), "-p", str(self._port), "-b", "127.0.0.1"],
+                wayback_argv(self.wayback, self._port),
                 cwd=self._root, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL)
         self._ready = False

@@ -86,6 +86,31 @@ def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes
     raise WarcError(f"wayback did not listen on 127.0.0.1:{port} within {timeout}s")
 
 
+# pywb's directory index source prints "Dir … unchanged" on every lookup (a line per
+# replayed resource in the log of a long-running replay): the same entry point as the
+# `wayback` script, with that one message dropped.
+_QUIET_WAYBACK = """\
+import builtins, sys
+import pywb.warcserver.index.aggregator as aggregator
+def _print(*args, **kwargs):
+    text = str(args[0]) if len(args) == 1 else ''
+    if not (text.startswith('Dir ') and text.endswith(' unchanged')):
+        builtins.print(*args, **kwargs)
+aggregator.print = _print
+from pywb.apps.cli import wayback
+sys.argv[0] = 'wayback'
+sys.exit(wayback())
+"""
+
+
+def wayback_argv(wayback: Path, port: int) -> list[str]:
+    """The command line of ``wayback -p PORT -b 127.0.0.1`` (quiet per lookup when the
+    interpreter of its venv sits beside it, as with `.venv-pywb`)."""
+    python = wayback.parent / "python"
+    head = [str(python), "-c", _QUIET_WAYBACK] if python.is_file() else [str(wayback)]
+    return [*head, "-p", str(port), "-b", "127.0.0.1"]
+
+
 def start_replay(warc_dir: Path, port: int = 0, *, root: Path | None = None,
                  collection: str = DEFAULT_COLLECTION, wait: bool = True,
                  log_path: Path | None = None) -> subprocess.Popen[bytes]:
@@ -102,7 +127,7 @@ def start_replay(warc_dir: Path, port: int = 0, *, root: Path | None = None,
     log = open(log_path or root / "wayback.log", "ab")  # noqa: SIM115 - owned by the child
     try:
         proc = subprocess.Popen(
-            [str(wayback), "-p", str(port), "-b", "127.0.0.1"],
+            wayback_argv(wayback, port),
             cwd=root, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     finally:
         log.close()
