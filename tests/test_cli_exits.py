@@ -278,3 +278,25 @@ def test_bad_setting_named_with_what_it_expects(name: str, value: str, says: str
     settings.setmodule("crawler.settings", priority="project")
     with pytest.raises(SettingsError, match=says):
         check_settings({name: value}, settings)
+
+
+def test_embedded_store_that_cannot_start_still_spools_and_exits_7(replica: Any,
+                                                                   tmp_path: Path) -> None:
+    """The store's server is started ahead of the crawl (crawler/run/prestart.py); when
+    it cannot start (its files owned by a process that does not answer), the crawl fails
+    as it did without that: every article spooled, exit 7, one line."""
+    import fcntl
+
+    data = tmp_path / "data"
+    (data / "db").mkdir(parents=True)
+    fd = os.open(data / "db" / "owner.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # an owner that never serves
+    try:
+        proc = run_cli("crawl", "--quiet", *_portal(replica, data, "--max-articles", "2"),
+                       timeout=300)
+    finally:
+        os.close(fd)
+    check_stderr(proc, EXIT_STORE, "database unreachable")
+    spooled = (data / "spool" / "articles.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(spooled) >= 2, spooled
+    assert not (data / "db" / "server.json").exists()

@@ -11,7 +11,9 @@ called again by the runner after a forced stop (second Ctrl-C): it does the same
 
 Settings (:class:`LifecycleConfig`): RUN_LIFECYCLE_ENABLED (True), RUN_ENTRY_POINT
 ("scrapy crawl"), RUN_SUMMARY (True: print the summary on stdout), RUN_RECORD (True:
-write ``crawl_runs``). Reads DATA_DIR, MONGODB_URI, MONGODB_DATABASE, LOG_LEVEL.
+write ``crawl_runs``), RUN_STORE_PRESTART (True: the embedded store's server starts as
+soon as the lock is held, crawler/run/prestart.py). Reads DATA_DIR, MONGODB_URI,
+MONGODB_DATABASE, LOG_LEVEL.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from crawler.fleet.setup import build_run_lock
 from crawler.logfile import install_file_logging
 from crawler.run.errors import DataDirError, RunError
 from crawler.run.exits import EXIT_INTERRUPTED, EXIT_LOCKED, Outcome, decide
+from crawler.run.prestart import StorePrestart
 from crawler.run.record import record_run
 from crawler.run.summary import format_summary
 from crawler.runlock import LockHeld, RunLock
@@ -90,6 +93,7 @@ class CrawlLifecycle:
         self.outcome: Outcome | None = None
         self.close_reason: str | None = None
         self.signal_name: str | None = None
+        self.prestart: StorePrestart | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CrawlLifecycle:
@@ -119,6 +123,10 @@ class CrawlLifecycle:
                                f"{exc.strerror or exc}") from exc
         logger.info("%s: run lock %s taken (pid %d)", self.config.entry, self.lock.path,
                     os.getpid())
+        if StorePrestart.wanted(self.crawler.settings):
+            # The store's server starts while the crawl is built (crawler/run/prestart.py).
+            self.prestart = StorePrestart(self.config.data_dir)
+            self.prestart.start()
 
     def engine_started(self) -> None:
         # Scrapy's shutdown handlers are installed by now; note the signal, then let
@@ -163,8 +171,13 @@ class CrawlLifecycle:
         try:
             self._report(outcome, report, stats)
         finally:
+            self._release_store()
             self.lock.release()
         return outcome
+
+    def _release_store(self) -> None:
+        if self.prestart is not None:
+            self.prestart.release()
 
     def _report(self, outcome: Outcome, report: Any, stats: dict[str, Any]) -> None:
         if outcome.code == EXIT_INTERRUPTED:
@@ -200,6 +213,7 @@ class CrawlLifecycle:
 
     def release(self) -> None:
         """Drop the lock without a summary (the crawl never started)."""
+        self._release_store()
         self.lock.release()
 
 
