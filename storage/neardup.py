@@ -48,6 +48,7 @@ have one signature. Plain object over a pymongo database; no Scrapy here.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -95,15 +96,19 @@ class KeyFrequency:
     def __init__(self, limit: int = 200_000) -> None:
         self.limit = limit
         self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()  # an index may be shared by threads
 
     def add(self, keys: Iterable[str]) -> None:
-        self._counts.update(keys)
-        if len(self._counts) > self.limit:
-            self._counts = Counter(dict(self._counts.most_common(self.limit // 2)))
+        with self._lock:
+            self._counts.update(keys)
+            if len(self._counts) > self.limit:
+                self._counts = Counter(dict(self._counts.most_common(self.limit // 2)))
 
     def most_frequent_first(self, keys: list[str]) -> list[str]:
-        counts = self._counts
-        return sorted(keys, key=lambda k: -counts.get(k, 0))  # stable: band order otherwise
+        with self._lock:
+            counts = [self._counts.get(k, 0) for k in keys]
+        # Stable: keys seen equally often stay in band order.
+        return [k for _, k in sorted(zip(counts, keys, strict=True), key=lambda ck: -ck[0])]
 
 
 def _utc_naive(value: datetime | None) -> datetime | None:

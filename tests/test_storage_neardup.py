@@ -273,6 +273,32 @@ def test_lookup_is_one_find(index: NearDuplicateIndex, monkeypatch: pytest.Monke
     assert not calls[0][1].get("keys")   # the band keys are not read back
 
 
+def test_lookup_lists_the_keys_indexed_most_often_first(
+        index: NearDuplicateIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    # SecantusDB checks each candidate against the $in list in order: the keys most
+    # articles share go first (storage.neardup docstring). The order changes no result.
+    title, body = make_story(30)
+    first, second = folded(title, body), folded(*republish(title, body, 30, suffix="（更新）"))
+    index.add(url(30), first, T0)
+    index.add(url(31), second, T0 + timedelta(hours=1))
+    shared = [k for k in index.signature(first).keys if k in set(index.signature(second).keys)]
+    assert 0 < len(shared) < index.bands
+    calls: list[Any] = []
+    coll = index._sigs
+
+    class Spy:
+        def find(self, *args: Any, **kwargs: Any) -> Any:
+            calls.append(args)
+            return coll.find(*args, **kwargs)
+
+    monkeypatch.setattr(index, "_sigs", Spy())
+    hits = index.lookup(first)
+    sent = calls[0][0]["keys"]["$in"]
+    assert sent[:len(shared)] == shared
+    assert sorted(sent) == sorted(index.signature(first).keys)
+    assert {u for u, _ in hits} == {url(30), url(31)}
+
+
 def test_add_many(index: NearDuplicateIndex) -> None:
     stories = [make_story(100 + i) for i in range(20)]
     assert index.add_many([(url(100 + i), folded(*s), T0) for i, s in enumerate(stories)]) == 20
