@@ -34,15 +34,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.procstats import Usage, measure, store_pid  # noqa: E402
+from benchmarks.side_by_side import POLITE_LIKE_SCRAPY, SECTIONS  # noqa: E402
 from tests.replica.bench import serve_from_memory  # noqa: E402
 from tests.replica.config import PROFILES, ReplicaConfig  # noqa: E402
 from tests.replica.replica import Replica  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-SECTIONS = ("老外在貴州", "Hi,貴州!")
-POLITE_LIKE_SCRAPY = ["--set", "AUTOTHROTTLE_ENABLED=False", "--set",
-                      "CONCURRENT_REQUESTS_PER_DOMAIN=8", "--set", "DOWNLOAD_DELAY=0"]
 
 
 #: Frames of threads waiting (for a request, a timer, a connection), not working.

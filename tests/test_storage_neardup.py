@@ -252,11 +252,8 @@ def test_remove_and_empty_text(index: NearDuplicateIndex, db: Any) -> None:
     assert index.find_original(url(9), "", T0) is None
 
 
-@pytest.mark.parametrize("related", [False, True])
-def test_lookup_is_one_find(index: NearDuplicateIndex, monkeypatch: pytest.MonkeyPatch,
-                            related: bool) -> None:
-    title, body = make_story(10)
-    index.add(url(10), folded(title, body), T0)
+def spy_finds(index: NearDuplicateIndex, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The positional arguments of every find() the index sends to its collection."""
     calls: list[Any] = []
     coll = index._sigs
 
@@ -266,6 +263,15 @@ def test_lookup_is_one_find(index: NearDuplicateIndex, monkeypatch: pytest.Monke
             return coll.find(*args, **kwargs)
 
     monkeypatch.setattr(index, "_sigs", Spy())
+    return calls
+
+
+@pytest.mark.parametrize("related", [False, True])
+def test_lookup_is_one_find(index: NearDuplicateIndex, monkeypatch: pytest.MonkeyPatch,
+                            related: bool) -> None:
+    title, body = make_story(10)
+    index.add(url(10), folded(title, body), T0)
+    calls = spy_finds(index, monkeypatch)
     query = republish(title, body, 10, suffix="（更新）") if related else make_story(11)
     hits = index.lookup(folded(*query))
     assert [u for u, _ in hits] == ([url(10)] if related else [])
@@ -283,15 +289,7 @@ def test_lookup_lists_the_keys_indexed_most_often_first(
     index.add(url(31), second, T0 + timedelta(hours=1))
     shared = [k for k in index.signature(first).keys if k in set(index.signature(second).keys)]
     assert 0 < len(shared) < index.bands
-    calls: list[Any] = []
-    coll = index._sigs
-
-    class Spy:
-        def find(self, *args: Any, **kwargs: Any) -> Any:
-            calls.append(args)
-            return coll.find(*args, **kwargs)
-
-    monkeypatch.setattr(index, "_sigs", Spy())
+    calls = spy_finds(index, monkeypatch)
     hits = index.lookup(first)
     sent = calls[0][0]["keys"]["$in"]
     assert sent[:len(shared)] == shared
