@@ -63,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
+    from crawler.run.malloc import limit_arenas
+
+    limit_arenas()  # before any thread starts: see crawler/run/malloc.py
     sys.exit(main())
 
 
