@@ -3,7 +3,8 @@
 The same crawl as ``gzarchive crawl`` (crawler/run): every ``-s NAME=VALUE`` is checked
 against its setting's type before anything starts (a bad one is a usage error, exit 2),
 the lock, log file, summary and ``crawl_runs`` come from the lifecycle extension, and
-the exit status is the one :func:`crawler.run.exits.decide` gives.
+the exit status is the one :func:`crawler.run.exits.decide` gives, and glibc's malloc
+arenas are capped as for ``gzarchive`` (crawler/run/malloc.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from scrapy.exceptions import UsageError
 
 from crawler.fleet.setup import check_redis, scrapy_fleet
 from crawler.run.errors import RunError
+from crawler.run.malloc import limit_arenas
 from crawler.run.runner import drive, print_error
 from crawler.run.settings_check import check_components, check_settings, parse_pairs
 
@@ -25,6 +27,7 @@ class Command(ScrapyCrawl):
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
+        limit_arenas()  # before the crawl's threads start, as gzarchive's entry point does
         try:
             checked = check_settings(parse_pairs(opts.set), self.settings)
         except RunError as exc:
