@@ -111,7 +111,7 @@ class ThrottleConfig:
         # one outlier (a 12-second answer among 50 ms ones) costs a second, not six
         ceiling = max(current * self.backoff_factor, self.start_delay)
         if verdict == EVIDENCE:
-            new = min((current + target) / 2.0, max(current, ceiling))
+            new = min((current + target) / 2.0, ceiling)  # ceiling >= current
         elif verdict == BACKOFF:
             new = max(current * self.backoff_factor, self.start_delay, target,
                       min(retry_after or 0.0, self.retry_after_max))

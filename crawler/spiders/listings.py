@@ -21,9 +21,9 @@ it is not put on the walk's frontier (the frontier still moves only by real next
 so a cut walk resumes exactly as before). A guess is fetched plain first and rendered
 only when that answers with a page to render (a guess past the listing's end is a cheap
 404, not a rendering); a guess that fails, renders empty or lies past the end is
-forgotten, so the real link, when it comes, requests that page again as an ordinary one. Guesses are made only where the walk could not stop early
-(no complete walk on record that deep), never with ``--max-articles`` or a shared
-frontier. Counted as ``portal/listing/lookahead/{guessed,hit,forgotten}``.
+forgotten, so the real link, when it comes, requests that page again as an ordinary
+one. Guesses are made only where the walk could not stop early (no complete walk on
+record that deep), never with ``--max-articles`` or a shared frontier. Counted as ``portal/listing/lookahead/{guessed,hit,forgotten}``.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 ``wacz``'s own page detection finds nothing in our files, so ``pages.jsonl`` is written
 here: a header line, then one ``{"url", "ts", "title"?}`` object per page. Pages can
 be given (e.g. the articles from MongoDB) or derived from the replay index
-(``index.cdxj`` and its segments, :func:`pages_from_index`: every HTML page that had a 200 response, at its latest
-capture).
+(``index.cdxj`` and its segments, :func:`pages_from_index`: every HTML page that had a
+200 response, at its latest capture).
 
 The WACZ's own index follows the rule of ``index.cdxj`` (storage/warc/index.py,
 :func:`~storage.warc.index.replayable`: no 304 revisits), so ReplayWeb.page resolves
