@@ -16,6 +16,7 @@ import opencc
 import pytest
 
 from tests.replica import HI_GZ, LAOWAI, Replica, ReplicaConfig
+from tests.replica.bench import serve_from_memory
 
 NAV = ["要闻", "城市远洋", "原创", "视频", "直观中国", "老外在贵州", "热点专题", "Hi,贵州!"]
 
@@ -233,8 +234,11 @@ def test_js_listing_and_api(replica_factory: Callable[..., Replica]) -> None:
 
 def test_publish_and_edit(replica_factory: Callable[..., Replica]) -> None:
     rep = replica_factory()
+    listed_before = walk(rep, LAOWAI)  # the site indexes its listings: publishing must refresh them
     new = rep.publish_new(2, section=LAOWAI)
-    first = [canonical(rep, x) for x in walk(rep, LAOWAI)[:2]]
+    listed_after = walk(rep, LAOWAI)
+    assert len(listed_after) == len(listed_before) + 2
+    first = [canonical(rep, x) for x in listed_after[:2]]
     assert first == [t["url"] for t in sorted(new, key=lambda t: t["published_at"], reverse=True)]
     assert len(rep.ground_truth()) == 48
     url = new[0]["url"]
@@ -276,6 +280,27 @@ def test_faults(replica_factory: Callable[..., Replica]) -> None:
     truth_urls = {t["url"] for t in rep.ground_truth()}
     assert not truth_urls & {f["url"] for f in rep.expected_failures()}
     assert set(faults.values()) - {f["url"] for f in rep.expected_failures()} <= truth_urls
+
+
+def test_memory_router_serves_what_the_replica_serves(replica_factory: Callable[..., Replica]) -> None:
+    """serve_from_memory (the benchmarks' replica) reaches every page and answers byte for byte."""
+    rep = replica_factory(js_section=HI_GZ, articles_per_section=40)
+    assert rep._server is not None
+    plain = rep._server.router
+    router = serve_from_memory(rep)
+    cached = set(router._cache)
+    # listings link some stories only as a gateway twin, with tracking parameters or by a redirect
+    reached = {canonical(rep, rep.url + t).removeprefix(rep.url) for t in cached if "/api/" not in t}
+    for t in rep.ground_truth():
+        path = t["url"].removeprefix(rep.url)
+        pages = [path] + [path.replace(".html", f"_{n}.html") for n in range(2, t["pages"] + 1)]
+        assert set(pages) <= reached, path
+    last = -(-len(rep.ground_truth([HI_GZ])) // 10)
+    assert last >= 4 and {f"/api/list?section=hi&page={n}" for n in range(1, last + 1)} <= cached
+    assert router._cache[f"/api/list?section=hi&page={last + 1}"].status == 404
+    for target in sorted(cached):
+        want, got = plain.respond("GET", target, {}), router.respond("GET", target, {})
+        assert (got.status, got.headers, got.body) == (want.status, want.headers, want.body), target
 
 
 def test_config_is_deterministic() -> None:

@@ -59,6 +59,9 @@ class MemoryRouter(Router):
                 if not found:
                     break
         seen = set(todo)
+        # A listing's pager links every page of its section: without this memo the
+        # urljoin of the same links from every listing page was most of a large warm-up.
+        joined: dict[tuple[str, str], str] = {}
         while todo:
             target = todo.pop()
             with self.lock:
@@ -66,10 +69,16 @@ class MemoryRouter(Router):
             ctype = resp.headers.get("Content-Type", "")
             if resp.status != 200 or not ("html" in ctype or "json" in ctype):
                 continue
+            folder = target.split("?", 1)[0].rsplit("/", 1)[0]  # what a relative link resolves against
             for pair in _LINK.findall(resp.body.decode("utf-8", "replace")):
-                link = urljoin(target, (pair[0] or pair[1]).replace("&amp;", "&"))
-                if link.startswith(base):
-                    link = link[len(base):] or "/"
+                raw = (pair[0] or pair[1]).replace("&amp;", "&")
+                key = (target if raw.startswith(("?", ";")) else folder, raw)
+                link = joined.get(key)
+                if link is None:
+                    link = urljoin(target, raw)
+                    if link.startswith(base):
+                        link = link[len(base):] or "/"
+                    joined[key] = link
                 if link.startswith("/") and not link.startswith("//") and link not in seen:
                     seen.add(link)
                     todo.append(link)

@@ -27,6 +27,14 @@ class Site:
         self.cfg = cfg
         self.base = f"http://{cfg.host}:{cfg.port}"
         self.articles: list[Article] = build_articles(cfg)
+        # Lookups indexed once rather than scanned per request (a scan per article page
+        # made serving every page of N articles O(N^2)); rebuilt when ``articles`` grows,
+        # the only change that moves a path or a listing (``edit`` changes neither).
+        self._indexed = -1
+        self._pages: dict[str, tuple[Article, int]] = {}
+        self._uids: dict[str, Article] = {}
+        self._listed: dict[str, list[Article]] = {}
+        self._entries: dict[tuple[str, str], list[Entry]] = {}
         self.styles: dict[tuple[str, str], str] = {}
         self._assign_styles()
         self.published_count = 0
@@ -49,19 +57,38 @@ class Site:
                 self.styles[(label, art.uid)] = style
 
     # ---- lookups -------------------------------------------------------------------
+    def _index(self) -> None:
+        if self._indexed == len(self.articles):
+            return
+        self._pages.clear()
+        self._uids.clear()
+        self._listed.clear()
+        self._entries.clear()
+        for art in self.articles:  # setdefault: the first article wins, as a scan found it
+            self._uids.setdefault(art.uid, art)
+            for n in range(1, len(art.pages) + 1):
+                self._pages.setdefault(art.page_path(n), (art, n))
+        self._indexed = len(self.articles)
+
+    def _sorted(self, label: str) -> list[Article]:
+        self._index()
+        arts = self._listed.get(label)
+        if arts is None:
+            arts = sorted((a for a in self.articles if label in a.sections),
+                          key=lambda a: a.published, reverse=True)
+            self._listed[label] = arts
+        return arts
+
     def listed(self, label: str) -> list[Article]:
-        arts = [a for a in self.articles if label in a.sections]
-        return sorted(arts, key=lambda a: a.published, reverse=True)
+        return list(self._sorted(label))
 
     def find_page(self, path: str) -> tuple[Article, int] | None:
-        for art in self.articles:
-            for n in range(1, len(art.pages) + 1):
-                if art.page_path(n) == path:
-                    return art, n
-        return None
+        self._index()
+        return self._pages.get(path)
 
     def by_uid(self, uid: str) -> Article | None:
-        return next((a for a in self.articles if a.uid == uid), None)
+        self._index()
+        return self._uids.get(uid)
 
     def href(self, label: str, art: Article, i: int) -> str:
         style = self.styles.get((label, art.uid), "path")
@@ -76,8 +103,19 @@ class Site:
         return art.path
 
     def entries(self, sec: SectionDef) -> list[Entry]:
+        return list(self._section_entries(sec))
+
+    def _section_entries(self, sec: SectionDef) -> list[Entry]:
+        """The section's listing, built once per article count and base URL."""
+        self._index()
+        key = (sec.label, self.base)
+        if key not in self._entries:
+            self._entries[key] = self._build_entries(sec)
+        return self._entries[key]
+
+    def _build_entries(self, sec: SectionDef) -> list[Entry]:
         out = []
-        for i, art in enumerate(self.listed(sec.label)):
+        for i, art in enumerate(self._sorted(sec.label)):
             imgs = art.images()
             img = imgs[0].src if imgs else f"/photoAlbum/thumb/{art.uid}.jpg"
             out.append(Entry(self.href(sec.label, art, i), art.title, img, art.date, art))
@@ -88,7 +126,7 @@ class Site:
 
     def listing_page(self, sec: SectionDef, page: int) -> tuple[list[Entry], int]:
         """Entries of listing page ``page`` (1-based) and the number of pages."""
-        entries = self.entries(sec)
+        entries = self._section_entries(sec)
         size = self.cfg.page_size
         pages = max(1, -(-len(entries) // size))
         return entries[(page - 1) * size: page * size], pages
