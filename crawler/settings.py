@@ -31,6 +31,9 @@ PORTAL_DOWNLOAD_IMAGES = True
 # its numbered URLs (crawler/spiders/listings.py): 3 pages render at once instead of one
 # after the other. 0 = page by page. Off with --max-articles and a shared frontier.
 PORTAL_LISTING_LOOKAHEAD = 2
+# Sections an earlier run found on the home page are walked beside it, not after it; the
+# home page then confirms them (crawler/spiders/listings.py). Off with a shared frontier.
+PORTAL_EARLY_LISTINGS = True
 
 # --- data directory (the CLI sets these from --data-dir) ----------------------
 DATA_DIR = "data"

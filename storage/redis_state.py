@@ -52,6 +52,7 @@ class RedisWalkState:
         self.r = client
         self.keys = keys
         self._frontier = keys.key("walks", "frontier")
+        self._entries = keys.key("walks", "entries")
 
     def _walk(self, section: str) -> str:
         return self.keys.key("walks", "section", section)
@@ -67,7 +68,8 @@ class RedisWalkState:
         return WalkRecord(section, row.get("complete_at") or None,
                           int(row.get("complete_pages", 0)),
                           row.get("complete_last_url") or None,
-                          int(row.get("links_found", 0)), frontier)
+                          int(row.get("links_found", 0)), frontier,
+                          row.get("entry_url") or None)
 
     def frontiers(self) -> list[FrontierPage]:
         pages = []
@@ -98,6 +100,15 @@ class RedisWalkState:
 
     def drop(self, section: str, url: str) -> None:
         self.r.hdel(self._frontier, self._field(section, url))
+
+    def set_entry(self, section: str, url: str) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self._walk(section), "entry_url", url)
+        pipe.hset(self._entries, section, url)
+        pipe.execute()
+
+    def entries(self) -> dict[str, str]:
+        return dict(sorted((_s(k), _s(v)) for k, v in self.r.hgetall(self._entries).items()))
 
 
 class RedisCrawlState:

@@ -10,6 +10,8 @@ leaves exactly the pages not yet walked, and the next run resumes from them. A w
 that reaches the end of the listing records a **complete walk** (when, how many pages
 deep, its last page). Crawls may stop walking early at pages of known articles only
 once a complete walk is on record, and only down to the depth that walk reached.
+The listing's first page as the home navigation last linked it is kept too (``entry``),
+so a later run can start walking before the home page has answered.
 
 :class:`WalkState` is the interface; :class:`SqliteWalkState` keeps it in the crawl
 state file (storage.crawlstate). A shared-frontier backend (Redis, MongoDB) for many
@@ -32,7 +34,8 @@ CREATE TABLE IF NOT EXISTS listing_walks (
     complete_pages INTEGER NOT NULL DEFAULT 0,
     complete_last_url TEXT,
     links_found INTEGER NOT NULL DEFAULT 0,
-    updated TEXT NOT NULL
+    updated TEXT NOT NULL,
+    entry_url TEXT
 );
 CREATE TABLE IF NOT EXISTS listing_frontier (
     section TEXT NOT NULL,
@@ -63,6 +66,7 @@ class WalkRecord:
     complete_last_url: str | None = None  # its last listing page
     links_found: int = 0                # article links found by every walk so far
     frontier: tuple[FrontierPage, ...] = ()
+    entry_url: str | None = None        # page 1, as the home navigation last linked it
 
     @property
     def complete(self) -> bool:
@@ -100,6 +104,14 @@ class WalkState(Protocol):
         """*url* leaves the frontier without being walked (it no longer exists)."""
         ...
 
+    def set_entry(self, section: str, url: str) -> None:
+        """*url* is page 1 of *section*'s listing, as the home navigation links it."""
+        ...
+
+    def entries(self) -> dict[str, str]:
+        """Every section's page 1 on record (``set_entry``), by section."""
+        ...
+
 
 class SqliteWalkState:
     """:class:`WalkState` in the crawl state's SQLite file (shares its connection)."""
@@ -112,20 +124,24 @@ class SqliteWalkState:
     @staticmethod
     def create_schema(db: sqlite3.Connection) -> None:
         db.executescript(SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(listing_walks)")}
+        if "entry_url" not in columns:  # a state file of an earlier version
+            db.execute("ALTER TABLE listing_walks ADD COLUMN entry_url TEXT")
 
     def record(self, section: str) -> WalkRecord:
         with self._lock:
             db = self._connect()
             row = db.execute(
-                "SELECT complete_at, complete_pages, complete_last_url, links_found "
-                "FROM listing_walks WHERE section=?", (section,)).fetchone()
+                "SELECT complete_at, complete_pages, complete_last_url, links_found, "
+                "entry_url FROM listing_walks WHERE section=?", (section,)).fetchone()
             pages = db.execute(
                 "SELECT url, page FROM listing_frontier WHERE section=? ORDER BY page, added",
                 (section,)).fetchall()
         frontier = tuple(FrontierPage(section, url, page) for url, page in pages)
         if row is None:
             return WalkRecord(section, frontier=frontier)
-        return WalkRecord(section, row[0], int(row[1]), row[2], int(row[3]), frontier)
+        return WalkRecord(section, row[0], int(row[1]), row[2], int(row[3]), frontier,
+                          row[4])
 
     def frontiers(self) -> list[FrontierPage]:
         with self._lock:
@@ -170,6 +186,20 @@ class SqliteWalkState:
         with self._lock:
             self._connect().execute(
                 "DELETE FROM listing_frontier WHERE section=? AND url=?", (section, url))
+
+    def set_entry(self, section: str, url: str) -> None:
+        with self._lock:
+            self._connect().execute(
+                "INSERT INTO listing_walks(section, updated, entry_url) VALUES(?,?,?) "
+                "ON CONFLICT(section) DO UPDATE SET entry_url=excluded.entry_url",
+                (section, _now(), url))
+
+    def entries(self) -> dict[str, str]:
+        with self._lock:
+            rows = self._connect().execute(
+                "SELECT section, entry_url FROM listing_walks WHERE entry_url IS NOT NULL "
+                "ORDER BY section").fetchall()
+        return dict(rows)
 
 
 def _now() -> str:

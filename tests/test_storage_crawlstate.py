@@ -138,3 +138,24 @@ def test_pending_articles_keep_every_url_they_were_linked_at(tmp_path: Path) -> 
         assert left["http://p/b.html"].sections == ["s", "t"]
         assert left["http://p/b.html"].urls == ["http://gate/p/b.html",
                                                 "http://p/b.html?utm_source=x"]
+
+
+def test_a_state_file_of_an_earlier_version_gains_the_entry_column(tmp_path: Path) -> None:
+    path = tmp_path / "crawl.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE listing_walks (section TEXT PRIMARY KEY, complete_at TEXT,
+            complete_pages INTEGER NOT NULL DEFAULT 0, complete_last_url TEXT,
+            links_found INTEGER NOT NULL DEFAULT 0, updated TEXT NOT NULL);
+        INSERT INTO listing_walks VALUES ('s', '2026-01-01T00:00:00Z', 3, 'L3', 24, 'x');
+    """)
+    old.commit()
+    old.close()
+    with CrawlState(path) as state:
+        record = state.walks.record("s")
+        assert (record.complete_pages, record.entry_url) == (3, None)
+        assert state.walks.entries() == {}
+        state.walks.set_entry("s", L1)
+        assert state.walks.record("s").complete_pages == 3  # the walk record is kept
+    with CrawlState(path) as state:
+        assert state.walks.entries() == {"s": L1}

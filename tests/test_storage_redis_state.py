@@ -37,6 +37,9 @@ def _same_operations(state: CrawlState | RedisCrawlState) -> dict[str, object]:
     walks.page_walked("s1", "p1", 1, links=10, next_url="p2")
     walks.page_walked("s1", "p2", 2, links=4, end=True)
     walks.schedule("s2", "q1", 1)
+    walks.set_entry("s1", "p0")
+    walks.set_entry("s1", "p1")  # the home page moved it: the last one counts
+    walks.set_entry("s3", "r1")
     record = walks.record("s1")
     return {
         "pending": [(p.url, p.sections, sorted(p.urls)) for p in state.pending_articles()],
@@ -47,6 +50,7 @@ def _same_operations(state: CrawlState | RedisCrawlState) -> dict[str, object]:
         "record": (record.complete, record.complete_pages, record.complete_last_url,
                    record.links_found, record.frontier, record.may_stop_at(2)),
         "frontiers": [(p.section, p.url, p.page) for p in walks.frontiers()],
+        "entries": (walks.entries(), record.entry_url, walks.record("s2").entry_url),
     }
 
 
@@ -59,7 +63,9 @@ def test_redis_state_answers_as_the_sqlite_state(tmp_path: Path, redis_client: r
     # keeps every link of the frontier, merged ones too.
     assert got["pending"] == [("a", ["s1", "s2"], ["a", "a2", "a?x=1"])]
     assert want["pending"] == [("a", ["s1", "s2"], ["a", "a2", "a?x=1"])]
-    for name in ("merged", "validators", "known", "rendered", "record", "frontiers"):
+    assert want["entries"] == ({"s1": "p1", "s3": "r1"}, "p1", None)
+    for name in ("merged", "validators", "known", "rendered", "record", "frontiers",
+                 "entries"):
         assert got[name] == want[name], name
 
 

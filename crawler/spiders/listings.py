@@ -60,12 +60,14 @@ _LAST_NUMBER = re.compile(r"^(.*\D)(\d+)(\D*)$")
 
 @dataclass(frozen=True)
 class WalkConfig:
-    """PORTAL_INCREMENTAL, PORTAL_STOP_AFTER_KNOWN_PAGES (0: always walk to the end) and
-    PORTAL_LISTING_LOOKAHEAD (rendered pages guessed past the next one; 0: none)."""
+    """PORTAL_INCREMENTAL, PORTAL_STOP_AFTER_KNOWN_PAGES (0: always walk to the end),
+    PORTAL_LISTING_LOOKAHEAD (rendered pages guessed past the next one; 0: none) and
+    PORTAL_EARLY_LISTINGS (known sections walked before the home page answers)."""
 
     incremental: bool = True
     stop_after_known: int = 1
     lookahead: int = 2
+    early_entries: bool = True
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> WalkConfig:
@@ -75,12 +77,16 @@ class WalkConfig:
         lookahead = settings.getint("PORTAL_LISTING_LOOKAHEAD", cls.lookahead)
         if lookahead < 0:
             raise ConfigError("PORTAL_LISTING_LOOKAHEAD must be >= 0")
-        if settings.getint("PORTAL_MAX_ARTICLES") or settings.get("FLEET_REDIS_URL"):
+        fleet = bool(settings.get("FLEET_REDIS_URL"))
+        if settings.getint("PORTAL_MAX_ARTICLES") or fleet:
             # A cut walk's guesses, or a guess answered by another worker, would need
             # bookkeeping the walk state does not keep: walk page by page there.
             lookahead = 0
+        # Early entries are confirmed in the seeding process; another worker answering
+        # one could not tell a stale entry from a failed page.
+        early = settings.getbool("PORTAL_EARLY_LISTINGS", cls.early_entries) and not fleet
         return cls(incremental=settings.getbool("PORTAL_INCREMENTAL", cls.incremental),
-                   stop_after_known=stop, lookahead=lookahead)
+                   stop_after_known=stop, lookahead=lookahead, early_entries=early)
 
 
 class ListingWalker:
@@ -100,6 +106,10 @@ class ListingWalker:
         # Pages walked in this run: a next link to one of them (a guess walked before the
         # page that links it) does not put it back on the frontier.
         self._walked: set[tuple[str, str]] = set()
+        # Early entries (see the module docstring): (section, url) -> unconfirmed,
+        # confirmed or stale; and the failures of unconfirmed ones, held: kind.
+        self._early: dict[tuple[str, str], str] = {}
+        self._held: dict[tuple[str, str], str] = {}
 
     @property
     def stats(self) -> Any:
@@ -117,6 +127,44 @@ class ListingWalker:
                         "page %d (%s)", section, left.page, left.url)
             self.stats.inc_value("portal/listing/resumed")
             yield from self._page(left.url, section, left.page, known_run=0)
+
+    def start_early(self) -> Iterator[Request]:
+        """Page 1 of every wanted section an earlier run found on the home page, before
+        the home page has answered (PORTAL_EARLY_LISTINGS)."""
+        if not self.config.early_entries:
+            return
+        for section, url in self.spider.known_sections(self.walks.entries()):
+            if not self.spider.scope.allows_page(url):
+                continue
+            self._early[(section, url)] = "unconfirmed"
+            self.stats.inc_value("portal/listing/early")
+            logger.info("section %s -> %s (as the home page linked it last run; walked "
+                        "before the home page answers)", section, url)
+            yield from self.start(section, url)
+
+    def confirm(self, found: dict[str, str] | None) -> None:
+        """The home page answered and links *found* (section -> page 1), or it failed
+        (None: early entries are then walked as they are). Held failures of confirmed
+        entries are reported now; stale entries leave the frontier."""
+        for section, url in (found or {}).items():
+            self.walks.set_entry(section, url)
+        for key, status in list(self._early.items()):
+            if status != "unconfirmed":
+                continue
+            section, url = key
+            confirmed = found is None or found.get(section) == url
+            self._early[key] = "confirmed" if confirmed else "stale"
+            held = self._held.pop(key, None)
+            if confirmed:
+                if held is not None:
+                    self._report_failed(section, url, 1, held)
+                continue
+            self.stats.inc_value("portal/listing/early/stale")
+            logger.info("section %s: the home page no longer links its listing at %s "
+                        "(now: %s)", section, url, found.get(section, "not linked")
+                        if found is not None else "?")
+            if held is not None:
+                self.walks.drop(section, url)
 
     def _page(self, url: str, section: str, page: int, known_run: int) -> Iterator[Request]:
         if (section, url) in self._requested:
@@ -301,8 +349,29 @@ class ListingWalker:
         if (section, url) in self._guessed:
             self._forget(section, url, page, kind)
             return
-        self.spider.report.fail(kind, request.url, self.stats)
-        if kind in GONE and page > 1:
+        early = self._early.get((section, url)) if page == 1 else None
+        if early == "unconfirmed":
+            self._held[(section, url)] = kind  # reported once the home page confirms it
+            return
+        if early == "stale":
+            self.walks.drop(section, url)
+            logger.info("section %s: its former listing %s failed (%s); not reported, the "
+                        "home page links it elsewhere", section, url, kind)
+            return
+        self._report_failed(section, url, page, kind, request.url)
+
+    def _report_failed(self, section: str, url: str, page: int, kind: str,
+                       request_url: str | None = None) -> None:
+        if kind in GONE and page == 1:
+            # Not a listing that got shorter: the section's listing is gone, and with
+            # it every way to its articles. A hard failure (exit 5), not a soft 404.
+            self.spider.report.fail("listing-gone", request_url or url, self.stats)
+            self.stats.inc_value("portal/listing/cut/failed")
+            logger.error("section %s: listing page 1 (%s) failed (%s): the section's "
+                         "listing is gone; its articles cannot be found", section, url, kind)
+            return
+        self.spider.report.fail(kind, request_url or url, self.stats)
+        if kind in GONE:
             self.walks.drop(section, url)
             self.stats.inc_value("portal/listing/gone")
             logger.info("section %s: listing page %d (%s) is gone (%s); dropped from the "
@@ -314,6 +383,10 @@ class ListingWalker:
 
     def close(self) -> None:
         """Say which walks of this run were cut (they are resumed next run)."""
+        for (section, url), kind in sorted(self._held.items()):
+            # The home page never answered (the run was stopped): a failure all the same.
+            self._report_failed(section, url, 1, kind)
+        self._held.clear()
         cut: dict[str, list[Any]] = {}
         for left in self.walks.frontiers():
             if left.section in self._sections:

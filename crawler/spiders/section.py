@@ -25,6 +25,7 @@ from crawler import rendering
 from crawler.config import PortalConfig
 from crawler.extract.charset import decode_html
 from crawler.extract.listing import is_article_url
+from crawler.extract.models import NavLink
 from crawler.extract.nav import find_nav_links, find_section
 from crawler.failures import classify_failure
 from crawler.fleet.setup import build_crawl_state
@@ -127,6 +128,10 @@ class SectionSpider(ArticleAssembly, scrapy.Spider):
             errback=self.on_home_error,
             meta={"portal_kind": "nav"},
         )
+        # Sections found on the home page by earlier runs are walked beside it; the home
+        # page then confirms them (crawler/spiders/listings.py, PORTAL_EARLY_LISTINGS).
+        for request in self.walker.start_early():
+            yield request
 
     def on_home_error(self, failure: Failure) -> None:
         kind = classify_failure(failure)
@@ -136,8 +141,31 @@ class SectionSpider(ArticleAssembly, scrapy.Spider):
             "portal-unreachable",
             f"portal unreachable: {url} ({kind}: {failure.getErrorMessage()})",
         )
+        self.walker.confirm(None)
+
+    def known_sections(self, entries: dict[str, str]) -> list[tuple[str, str]]:
+        """The wanted sections among *entries* (section -> page 1 on record), matched
+        by label as the home navigation is."""
+        if self.config.all_sections:
+            return sorted(entries.items())
+        links = [NavLink(section, url) for section, url in entries.items()]
+        found = (find_section(links, label) for label in self.config.sections)
+        return list(dict.fromkeys((link.label, link.url) for link in found if link))
 
     def parse_home(self, response: Response) -> Iterator[Request]:
+        found: dict[str, str] | None = None
+        try:
+            wanted = self._wanted_sections(response)
+            found = {to_simplified(link.label.strip()): link.url for _, link in wanted}
+        finally:
+            self.walker.confirm(found)
+        for _, link in wanted:
+            section = to_simplified(link.label.strip())
+            self.report.sections[section] = link.url
+            logger.info("section %s -> %s", section, link.url)
+            yield from self.walker.start(section, link.url)
+
+    def _wanted_sections(self, response: Response) -> list[tuple[str, Any]]:
         text = self.page_text(response)
         links = find_nav_links(text, response.url)
         wanted: list[tuple[str, Any]] = []
@@ -159,11 +187,7 @@ class SectionSpider(ArticleAssembly, scrapy.Spider):
                     )
                     continue
                 wanted.append((label, found))
-        for _, link in wanted:
-            section = to_simplified(link.label.strip())
-            self.report.sections[section] = link.url
-            logger.info("section %s -> %s", section, link.url)
-            yield from self.walker.start(section, link.url)
+        return wanted
 
     # -- listings (crawler/spiders/listings.py) -----------------------------------------
     def parse_listing(self, response: Response) -> Iterator[Request | SectionLinkItem]:
