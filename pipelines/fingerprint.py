@@ -3,6 +3,7 @@ one story hash alike (OpenCC t2s, whitespace and punctuation folded, 産 -> 产)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import unicodedata
 
@@ -11,14 +12,25 @@ from crawler.textnorm import to_simplified
 _EXTRA_FOLDS = str.maketrans({"産": "产"})
 
 
+def _dropped(ch: str) -> bool:
+    return ch.isspace() or unicodedata.category(ch).startswith(("P", "S", "Z", "C"))
+
+
+@functools.cache
+def _drop_table() -> dict[int, None]:
+    """str.translate table deleting every dropped character of the BMP (~35 ms once)."""
+    return {cp: None for cp in range(0x10000) if _dropped(chr(cp))}
+
+
 def fold_text(text: str) -> str:
     """Simplified script, NFKC, no whitespace or punctuation, lower-cased."""
     simplified = to_simplified(text.translate(_EXTRA_FOLDS))
     normalised = unicodedata.normalize("NFKC", simplified).casefold()
-    return "".join(
-        ch for ch in normalised
-        if not ch.isspace() and not unicodedata.category(ch).startswith(("P", "S", "Z", "C"))
-    )
+    # One pass in C for the BMP; characters past it (emoji, CJK extension B) one by one.
+    kept = normalised.translate(_drop_table())
+    if kept.isascii() or max(kept) <= "\uffff":
+        return kept
+    return "".join(ch for ch in kept if not _dropped(ch))
 
 
 def item_text(title: str | None, body: str | None) -> str:
