@@ -34,6 +34,11 @@ PORTAL_LISTING_LOOKAHEAD = 2
 # Sections an earlier run found on the home page are walked beside it, not after it; the
 # home page then confirms them (crawler/spiders/listings.py). Off with a shared frontier.
 PORTAL_EARLY_LISTINGS = True
+# A listing's next page is scheduled below its articles (0) and their images (-10): the
+# scheduler hands it out once the page's articles are all out, so what waits in the
+# scheduler is a page or two of articles, not the whole listing (bounded memory however
+# long the section). The lookahead above still renders pages at once.
+PORTAL_LISTING_PRIORITY = -20
 
 # --- data directory (the CLI sets these from --data-dir) ----------------------
 DATA_DIR = "data"
@@ -145,6 +150,7 @@ EXTENSIONS = {
     "crawler.throttle.RecoveringThrottle": 0,
     "crawler.crawldelay.CrawlDelay": 0,   # robots.txt Crawl-delay when the throttle is off
     "crawler.progress.ProgressLog": 500,
+    "crawler.queuepeak.QueuePeak": 500,   # scheduler/peak_queued: the most requests waiting
 }
 
 # --- scrapy-playwright (only used for requests with meta["playwright"]) ---------

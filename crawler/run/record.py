@@ -38,6 +38,7 @@ def run_counts(stats: dict[str, Any]) -> dict[str, Any]:
         "pages": stats.get("downloader/response_count", 0),
         "articles": stats.get("item_scraped_count", 0),
         "warc_records": stats.get("archive/warc/records", 0),
+        "peak_queued": stats.get("scheduler/peak_queued", 0),  # crawler/queuepeak.py
         "summary": article_counts(stats),
     })
     return counts

@@ -13,6 +13,11 @@ A page's walk is done once every article link on it is scheduled (so pending); a
 cut by ``--max-articles``, a failed request or a rendering without links stays on the
 frontier. Counted as ``portal/listing/*``.
 
+Listing pages are scheduled at PORTAL_LISTING_PRIORITY, below their articles and the
+articles' images: the next page goes out once the page's articles are all out, so the
+scheduler holds a page or two of requests per section, not a whole listing's (the peak
+is counted as ``scheduler/peak_queued``, crawler/queuepeak.py).
+
 A JavaScript pager gives only the next page's link, so rendered pages would be walked one
 after the other (~1 s each in Chromium). When the pager's URLs number the pages
 (``index_2.html``, ``index_3.html``; ``?page=2``), up to PORTAL_LISTING_LOOKAHEAD pages
@@ -62,12 +67,14 @@ _LAST_NUMBER = re.compile(r"^(.*\D)(\d+)(\D*)$")
 class WalkConfig:
     """PORTAL_INCREMENTAL, PORTAL_STOP_AFTER_KNOWN_PAGES (0: always walk to the end),
     PORTAL_LISTING_LOOKAHEAD (rendered pages guessed past the next one; 0: none) and
-    PORTAL_EARLY_LISTINGS (known sections walked before the home page answers)."""
+    PORTAL_EARLY_LISTINGS (known sections walked before the home page answers) and
+    PORTAL_LISTING_PRIORITY (the scheduler priority of listing pages)."""
 
     incremental: bool = True
     stop_after_known: int = 1
     lookahead: int = 2
     early_entries: bool = True
+    priority: int = -20
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> WalkConfig:
@@ -86,7 +93,8 @@ class WalkConfig:
         # one could not tell a stale entry from a failed page.
         early = settings.getbool("PORTAL_EARLY_LISTINGS", cls.early_entries) and not fleet
         return cls(incremental=settings.getbool("PORTAL_INCREMENTAL", cls.incremental),
-                   stop_after_known=stop, lookahead=lookahead, early_entries=early)
+                   stop_after_known=stop, lookahead=lookahead, early_entries=early,
+                   priority=settings.getint("PORTAL_LISTING_PRIORITY", cls.priority))
 
 
 class ListingWalker:
@@ -186,7 +194,8 @@ class ListingWalker:
         # Rendered requests repeat the plain request of the same URL: not a duplicate; a
         # guess's plain fetch may be repeated by the real link once it is forgotten.
         return Request(url, callback=spider.parse_listing, errback=spider.on_listing_error,
-                       meta=meta, dont_filter=plain or bool(meta.get("playwright")))
+                       meta=meta, priority=self.config.priority,
+                       dont_filter=plain or bool(meta.get("playwright")))
 
     # -- responses --------------------------------------------------------------------
     def parse(self, response: Response) -> Iterator[Request | SectionLinkItem]:
