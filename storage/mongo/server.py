@@ -20,7 +20,6 @@ import fcntl
 import logging
 import os
 import signal
-import threading
 import time
 from datetime import UTC, datetime
 from types import FrameType
@@ -93,6 +92,17 @@ def production_server(path: str, cache_size: str, host: str = "127.0.0.1",
                             enable_test_commands=False, cache_size=cache_size)
 
 
+def _sleep_unless(stopping: list[int], seconds: float) -> bool:
+    """Sleep *seconds* in short steps; True as soon as a stop signal is in *stopping*."""
+    deadline = time.monotonic() + seconds
+    while not stopping:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(left, 0.05))
+    return True
+
+
 def _serve(paths: Paths, idle_seconds: float, poll: float, cache_size: str,
            host: str = "127.0.0.1", port: int = 0, stay: bool = False) -> int:
     server = production_server(str(paths.store), cache_size, host, port)
@@ -104,10 +114,14 @@ def _serve(paths: Paths, idle_seconds: float, poll: float, cache_size: str,
                                     "started": datetime.now(UTC).isoformat()})
     logger.info("serving %s on %s (cache %s)", paths.store, uri, cache_size)
 
-    stop = threading.Event()
+    # A plain flag, not a threading.Event: the handler runs on the main thread between
+    # two bytecodes, and a second signal landing inside the first handler's Event.set
+    # (`gzarchive store serve` forwards SIGTERM and `kill -- -PGID` sends it too) would
+    # wait forever on the lock that set holds.
+    stopping: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        stopping.append(signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -115,7 +129,7 @@ def _serve(paths: Paths, idle_seconds: float, poll: float, cache_size: str,
     idle_since: float | None = None
     try:
         while True:
-            if stop.wait(poll):
+            if _sleep_unless(stopping, poll):
                 lock.acquire(timeout=10)  # best effort: let a joining client finish first
                 break
             if stay or live_leases(paths, clean=True):
