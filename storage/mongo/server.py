@@ -16,10 +16,13 @@ holds ~930 index keys per article: benchmarks/mongo_store.py --layouts measures 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import logging
 import os
+import select
 import signal
+import socket
 import time
 from datetime import UTC, datetime
 from types import FrameType
@@ -92,15 +95,39 @@ def production_server(path: str, cache_size: str, host: str = "127.0.0.1",
                             enable_test_commands=False, cache_size=cache_size)
 
 
-def _sleep_unless(stopping: list[int], seconds: float) -> bool:
-    """Sleep *seconds* in short steps; True as soon as a stop signal is in *stopping*."""
-    deadline = time.monotonic() + seconds
-    while not stopping:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        time.sleep(min(left, 0.05))
-    return True
+class _StopSignals:
+    """SIGTERM/SIGINT noted in a plain list, not a threading.Event: the handler runs on
+    the main thread between two bytecodes, and a second signal landing inside the first
+    handler's Event.set (`gzarchive store serve` forwards SIGTERM and `kill -- -PGID`
+    sends it too) would wait forever on the lock that set holds. The wait between polls
+    sleeps in ``select`` on the interpreter's wakeup socket, so a signal ends it at once
+    and an idle server does not wake up to look."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._read, self._write = socket.socketpair()
+        self._read.setblocking(False)
+        self._write.setblocking(False)
+        signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._note)
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        self.received.append(signum)
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to *seconds*; True once a stop signal came."""
+        if not self.received:
+            select.select([self._read], [], [], seconds)
+            with contextlib.suppress(BlockingIOError):
+                while self._read.recv(512):
+                    pass
+        return bool(self.received)
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(-1)
+        self._read.close()
+        self._write.close()
 
 
 def _serve(paths: Paths, idle_seconds: float, poll: float, cache_size: str,
@@ -114,22 +141,12 @@ def _serve(paths: Paths, idle_seconds: float, poll: float, cache_size: str,
                                     "started": datetime.now(UTC).isoformat()})
     logger.info("serving %s on %s (cache %s)", paths.store, uri, cache_size)
 
-    # A plain flag, not a threading.Event: the handler runs on the main thread between
-    # two bytecodes, and a second signal landing inside the first handler's Event.set
-    # (`gzarchive store serve` forwards SIGTERM and `kill -- -PGID` sends it too) would
-    # wait forever on the lock that set holds.
-    stopping: list[int] = []
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.append(signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    signals = _StopSignals()
     lock = FileLock(str(paths.startup_lock))
     idle_since: float | None = None
     try:
         while True:
-            if _sleep_unless(stopping, poll):
+            if signals.wait(poll):
                 lock.acquire(timeout=10)  # best effort: let a joining client finish first
                 break
             if stay or live_leases(paths, clean=True):
@@ -155,6 +172,7 @@ def _serve(paths: Paths, idle_seconds: float, poll: float, cache_size: str,
         if state is not None and state.get("pid") == os.getpid():
             paths.state.unlink(missing_ok=True)
         server.stop()
+        signals.close()
         logger.info("stopped")
         if lock.is_locked:
             lock.release()
