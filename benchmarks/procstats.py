@@ -46,6 +46,13 @@ class Usage:
         return max(self.cpu_reaped + self.cpu_outlived, sampled)
 
 
+def _name(p: psutil.Process) -> str:
+    # The headless shell's processes are "chromium-headle" (15 characters): one name
+    # for Chromium whichever build runs.
+    name = p.name()
+    return "chromium" if name.startswith("chromium") else name
+
+
 def store_pid(data: Path) -> int | None:
     """The embedded store server's pid from its state file under *data*, if any."""
     try:
@@ -108,7 +115,7 @@ def measure(cmd: list[str], cwd: Path, extra_pids: Callable[[], int | None] | No
             try:
                 with p.oneshot():
                     t = p.cpu_times()
-                    cpu[key] = (named.get(p.pid) or p.name(), t.user + t.system)
+                    cpu[key] = (named.get(p.pid) or _name(p), t.user + t.system)
                     prss = p.memory_info().rss
                     total += prss
                     pname = cpu[key][0]

@@ -155,8 +155,9 @@ EXTENSIONS = {
 
 # --- scrapy-playwright (only used for requests with meta["playwright"]) ---------
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
+# No executable_path: crawler.rendering.find_chromium picks Debian's headless shell
+# (half the CPU a page), else the full chromium; set one here or in GZARCHIVE_CHROMIUM.
 PLAYWRIGHT_LAUNCH_OPTIONS = {
-    "executable_path": "/usr/bin/chromium",
     "headless": True,
     "args": ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
              "--disable-background-networking", "--disable-component-update",

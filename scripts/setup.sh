@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything gzarchive needs on a fresh Debian machine (idempotent):
-# Debian's Chromium for rendered listings, a venv with the project, its embedded store
+# Debian's Chromium (its headless shell) for rendered listings, a venv with the project, its embedded store
 # (the `embedded` extra: SecantusDB, run as a separate server process) and its test
 # tools at the exact versions of requirements-test.lock, and pywb in its own venv (it
 # pins an old redis client). Refresh the lock files as the README says ("Licence and
@@ -9,11 +9,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
-if ! command -v chromium >/dev/null 2>&1; then
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromium-headless-shell >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
-    echo "== apt: installing chromium"
+    # chromium-headless-shell renders the listings (half the CPU of chromium's headless
+    # mode); chromium is the fallback and the headed browser.
+    echo "== apt: installing chromium-headless-shell chromium"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell chromium >/dev/null
   else
     echo "!! chromium missing and not root: rendered listings will be reported, not crawled" >&2
   fi

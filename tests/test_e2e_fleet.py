@@ -27,6 +27,7 @@ import redis
 from pymongo import MongoClient
 from warcio.archiveiterator import ArchiveIterator
 
+from crawler import rendering
 from tests.helpers import ROOT, export, run_cli
 from tests.redis_fixtures import frontier_name, redis_client, redis_url  # noqa: F401
 from tests.replica.fixtures import running_replica
@@ -360,8 +361,8 @@ def fleet_replica_js() -> Iterator[Replica]:
 def test_a_fleet_renders_the_javascript_section(
         fleet_replica_js: Replica, tmp_path: Path, redis_url: str,  # noqa: F811
         frontier_name: str, mongo: str) -> None:  # noqa: F811
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Chromium not installed (apt-get install chromium)")
+    if rendering.find_chromium() is None:
+        pytest.skip("Chromium not installed (apt-get install chromium-headless-shell)")
     rep = fleet_replica_js
     start = len(rep.log)
     data = tmp_path / "data"

@@ -247,7 +247,7 @@ def test_configure_never_installs_no_handler() -> None:
 
 
 def test_configure_without_browser(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rendering, "find_chromium", lambda configured=None: None)
+    monkeypatch.setattr(rendering, "find_chromium", lambda configured=None, headless=True: None)
     settings = project_settings()
     assert rendering.configure(settings, "auto") is None
     assert not rendering.is_enabled(settings)
@@ -259,7 +259,7 @@ def test_cli_always_without_browser_is_a_usage_error(monkeypatch: pytest.MonkeyP
                                                      tmp_path: Path) -> None:
     from crawler.cli.crawl import build_settings
 
-    monkeypatch.setattr(rendering, "find_chromium", lambda configured=None: None)
+    monkeypatch.setattr(rendering, "find_chromium", lambda configured=None, headless=True: None)
     args = argparse.Namespace(max_articles=0, all=False, sections=[], data_dir=str(tmp_path),
                               mongodb_uri=None, portal_url="http://127.0.0.1:9",
                               render="always", quiet=False, log_level=None, set=[])
@@ -279,6 +279,33 @@ def test_configure_bounds_the_browser_and_aborts_unneeded_requests() -> None:
     assert settings.getint("PLAYWRIGHT_MAX_CONTEXTS") == 2
     assert settings.getint("PLAYWRIGHT_MAX_PAGES_PER_CONTEXT") == 4
     assert isinstance(settings["PLAYWRIGHT_ABORT_REQUEST"], rendering.AbortPolicy)
+
+
+def test_find_chromium_prefers_the_headless_shell_when_headless(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def exe(name: str) -> str:
+        path = tmp_path / name
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+        return str(path)
+
+    shell, full, mine = exe("chromium-headless-shell"), exe("chromium"), exe("my-chrome")
+    monkeypatch.setattr(rendering, "HEADLESS_CANDIDATES", (shell,))
+    monkeypatch.setattr(rendering, "CANDIDATES", (full,))
+    monkeypatch.delenv("GZARCHIVE_CHROMIUM", raising=False)
+    assert rendering.find_chromium() == shell
+    assert rendering.find_chromium(headless=False) == full
+    assert rendering.find_chromium(mine) == mine          # executable_path wins
+    monkeypatch.setenv("GZARCHIVE_CHROMIUM", mine)
+    assert rendering.find_chromium() == mine              # then the environment
+    monkeypatch.delenv("GZARCHIVE_CHROMIUM")
+    settings = project_settings()
+    assert rendering.configure(settings, "auto") == shell
+    assert settings["PLAYWRIGHT_LAUNCH_OPTIONS"]["executable_path"] == shell
+    settings = project_settings()
+    settings.set("PLAYWRIGHT_LAUNCH_OPTIONS",
+                 {**settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"), "headless": False})
+    assert rendering.configure(settings, "auto") == full  # a headed browser: the full one
 
 
 class _Req:
