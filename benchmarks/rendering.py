@@ -151,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     settings.setmodule("crawler.settings", priority="project")
     settings.setdict({
         "DATA_DIR": str(out), "WARC_DIR": str(out / "warc"), "PORTAL_URL": rep.url,
-        "ITEM_PIPELINES": {}, "EXTENSIONS": {}, "ROBOTSTXT_OBEY": False,
+        # No crawl lifecycle (run lock, summary): this spider is not a portal crawl, and
+        # its summary would say "did not start".
+        "ITEM_PIPELINES": {}, "EXTENSIONS": {"crawler.run.lifecycle.CrawlLifecycle": None},
+        "ROBOTSTXT_OBEY": False,
         "AUTOTHROTTLE_ENABLED": False, "LOG_LEVEL": "WARNING",
         "LOG_INSTALL_ROOT_HANDLER": True, "WARC_ENABLED": not args.no_warc,
     }, priority="cmdline")
