@@ -76,6 +76,14 @@ DEDUP_ENABLED = True
 DEDUP_THRESHOLD = 0.4
 DEDUP_SHINGLE = 12
 DEDUP_NUM_PERM = 128
+# Stop bands, off by default (0): once this process has indexed DEDUP_STOP_AFTER
+# articles, a lookup leaves out the band keys held by more than DEDUP_STOP_SHARE of
+# them (while at least half its keys remain). Bounds a lookup's candidates as the store
+# grows (on the replica's text at 5,000 articles: a median 183 per lookup, the most
+# common key in 10 % of articles); it can miss a republication whose shared bands are
+# all such keys. Measured in benchmarks/README.md ("Stop bands").
+DEDUP_STOP_SHARE = 0.0
+DEDUP_STOP_AFTER = 1_000
 
 # --- many workers on one frontier (gzarchive crawl/worker --redis-url; crawler/fleet) ---
 FLEET_REDIS_URL = ""               # empty = one process, crawl state under DATA_DIR

@@ -43,6 +43,7 @@ from storage.mongo.errors import StoreUnavailable
 from storage.neardup import (
     DEFAULT_NUM_PERM,
     DEFAULT_SHINGLE,
+    DEFAULT_STOP_AFTER,
     DEFAULT_THRESHOLD,
     NearDuplicateIndex,
     TextSource,
@@ -64,6 +65,8 @@ class DedupConfig:
     uri: str | None
     data_dir: Path
     database: str
+    stop_share: float = 0.0
+    stop_after: int = DEFAULT_STOP_AFTER
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> DedupConfig:
@@ -76,7 +79,12 @@ class DedupConfig:
             raise ValueError(f"DEDUP_NUM_PERM must be >= 16, got {num_perm}")
         if shingle < 1:
             raise ValueError(f"DEDUP_SHINGLE must be >= 1, got {shingle}")
+        stop_share = settings.getfloat("DEDUP_STOP_SHARE", 0.0)
+        if not 0.0 <= stop_share < 1.0:
+            raise ValueError(f"DEDUP_STOP_SHARE must be in [0, 1), got {stop_share}")
+        stop_after = settings.getint("DEDUP_STOP_AFTER", DEFAULT_STOP_AFTER)
         return cls(threshold=threshold, num_perm=num_perm, shingle=shingle,
+                   stop_share=stop_share, stop_after=stop_after,
                    uri=settings.get("MONGODB_URI") or None,
                    data_dir=Path(settings.get("DATA_DIR", "data")),
                    database=settings.get("MONGODB_DATABASE", "gzarchive"))
@@ -133,7 +141,9 @@ class NearDuplicatePipeline:
             _client, db = self._stack.enter_context(
                 open_database(config.uri, config.data_dir, db_name=config.database))
             index = NearDuplicateIndex(db, num_perm=config.num_perm,
-                                       threshold=config.threshold, shingle=config.shingle)
+                                       threshold=config.threshold, shingle=config.shingle,
+                                       stop_share=config.stop_share,
+                                       stop_after=config.stop_after)
             index.ensure_indexes(stored_texts(db))
         except (StoreUnavailable, PyMongoError) as exc:
             # The store pipeline spools articles in this case; they pass through here

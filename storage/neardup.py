@@ -77,6 +77,10 @@ DEFAULT_SHINGLE = 12
 #: ``(url, folded_text, published_at)`` or ``(url, folded_text, published_at, original)``
 Article = tuple[str, str, datetime | None] | tuple[str, str, datetime | None, str | None]
 _FAR_FUTURE = datetime(9999, 12, 31)
+#: Stop bands (opt-in): judged once this process has indexed this many articles, and
+#: never leaving fewer than this share of an article's keys in its lookup.
+DEFAULT_STOP_AFTER = 1_000
+MIN_QUERY_KEYS = 0.5
 #: Candidates per reply of a lookup (~0.6 KB each; a reply holds at most 16 MB).
 FETCH_BATCH = 5_000
 #: Stored fields a lookup reads (never the band keys). Named rather than excluded:
@@ -95,14 +99,25 @@ class KeyFrequency:
 
     def __init__(self, limit: int = 200_000) -> None:
         self.limit = limit
+        self.articles = 0  # articles whose keys were counted
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()  # an index may be shared by threads
 
     def add(self, keys: Iterable[str]) -> None:
         with self._lock:
+            self.articles += 1
             self._counts.update(keys)
             if len(self._counts) > self.limit:
                 self._counts = Counter(dict(self._counts.most_common(self.limit // 2)))
+
+    def common(self, keys: list[str], share: float, after: int) -> set[str]:
+        """Those of *keys* counted in more than *share* of the articles, once *after*
+        articles were counted (none before: too few to tell)."""
+        with self._lock:
+            if share <= 0 or self.articles < after:
+                return set()
+            limit = share * self.articles
+            return {k for k in keys if self._counts.get(k, 0) > limit}
 
     def most_frequent_first(self, keys: list[str]) -> list[str]:
         with self._lock:
@@ -177,11 +192,16 @@ class NearDuplicateIndex:
     """
 
     def __init__(self, db: Database[Any], num_perm: int = DEFAULT_NUM_PERM,
-                 threshold: float = DEFAULT_THRESHOLD, shingle: int = DEFAULT_SHINGLE) -> None:
+                 threshold: float = DEFAULT_THRESHOLD, shingle: int = DEFAULT_SHINGLE,
+                 stop_share: float = 0.0, stop_after: int = DEFAULT_STOP_AFTER) -> None:
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {threshold}")
         if shingle < 1:
             raise ValueError(f"shingle must be >= 1, got {shingle}")
+        if not 0.0 <= stop_share < 1.0:
+            raise ValueError(f"stop_share must be in [0, 1), got {stop_share}")
+        self.stop_share = stop_share
+        self.stop_after = stop_after
         self.num_perm = num_perm
         self.threshold = threshold
         self.shingle = shingle
@@ -219,6 +239,13 @@ class NearDuplicateIndex:
         """Every stored article sharing a band with *sig*: one indexed round trip (the
         keys most often indexed first: the module docstring says why)."""
         keys = self._frequency.most_frequent_first(sig.keys)
+        stop = self._frequency.common(keys, self.stop_share, self.stop_after)
+        if stop and len(keys) - len(stop) >= MIN_QUERY_KEYS * len(keys):
+            # "Stop bands" (opt-in, DEDUP_STOP_SHARE): a band key that a large share
+            # of all articles hold finds hundreds of candidates and no republication
+            # that another band would not find too. Left out only while most keys
+            # remain; an article made mostly of such keys is looked up by all of them.
+            keys = [k for k in keys if k not in stop]
         # One reply for all candidates (not 101, then a getMore per batch): an article
         # of a site's usual kind shares a band with hundreds of others (benchmarks/README).
         return list(self._sigs.find({"keys": {"$in": keys}}, _PROJECTION,

@@ -97,8 +97,13 @@ def test_settings_read(settings: dict[str, Any]) -> None:
     try:
         assert pipeline.index is not None
         assert (pipeline.index.threshold, pipeline.index.num_perm) == (0.6, 64)
+        assert (pipeline.index.stop_share, pipeline.index.stop_after) == (0.0, 1000)
     finally:
         pipeline.close_spider()
+    pipeline = build({**settings, "DEDUP_STOP_SHARE": 0.01, "DEDUP_STOP_AFTER": 50})
+    assert (pipeline.config.stop_share, pipeline.config.stop_after) == (0.01, 50)
+    with pytest.raises(ValueError, match="DEDUP_STOP_SHARE"):
+        build({**settings, "DEDUP_STOP_SHARE": 1.5})
 
 
 def test_republished_story_points_to_first_version(settings: dict[str, Any]) -> None:
@@ -399,5 +404,35 @@ def test_recall_and_precision_at_production_settings(settings: dict[str, Any]) -
     assert accuracy.stories >= 80 and len(accuracy.found) == len(VARIANTS) + 1
     assert accuracy.false_links == [], accuracy.summary()
     assert accuracy.precision == 1.0
+    assert accuracy.recall >= 0.95, accuracy.summary()
+    assert all(ok / n >= 0.9 for ok, n in accuracy.found.values()), accuracy.summary()
+
+
+def test_recall_and_precision_with_stop_bands(settings: dict[str, Any],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """DEDUP_STOP_SHARE (opt-in) on the same corpus: keys held by more than 2 % of the
+    indexed stories are left out of lookups (counted: some are), and every republication
+    kind is still found as at the production settings, with no false link."""
+    pipeline = build({**settings, "DEDUP_STOP_SHARE": 0.02, "DEDUP_STOP_AFTER": 50})
+    pipeline.open_spider()
+    left_out: list[int] = []
+    try:
+        index = pipeline.index
+        assert index is not None
+        common = index._frequency.common
+
+        def counted(keys: list[str], share: float, after: int) -> set[str]:
+            stop = common(keys, share, after)
+            left_out.append(len(stop))
+            return stop
+
+        monkeypatch.setattr(index._frequency, "common", counted)
+        accuracy = measure_accuracy(index, replica_stories())
+    finally:
+        pipeline.close_spider()
+    print(accuracy.summary(), f"lookups {len(left_out)}, with stop keys "
+          f"{sum(1 for n in left_out if n)}, keys left out {sum(left_out)}")
+    assert sum(1 for n in left_out if n) > len(left_out) // 10   # the knob did something
+    assert accuracy.false_links == [], accuracy.summary()
     assert accuracy.recall >= 0.95, accuracy.summary()
     assert all(ok / n >= 0.9 for ok, n in accuracy.found.values()), accuracy.summary()

@@ -297,6 +297,34 @@ def test_lookup_lists_the_keys_indexed_most_often_first(
     assert {u for u, _ in hits} == {url(30), url(31)}
 
 
+def test_stop_bands_leave_common_keys_out_while_most_keys_remain(
+        db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # DEDUP_STOP_SHARE: keys in more than the share of the indexed articles are not
+    # queried, once stop_after articles were indexed; an article whose keys are mostly
+    # such keys is looked up by all of them. Off (0) by default.
+    index = NearDuplicateIndex(db, stop_share=0.25, stop_after=10)
+    title, body = make_story(40)
+    index.add_many([(url(i), folded(*make_story(i)), T0) for i in range(41, 51)])
+    index.add(url(40), folded(title, body), T0)
+    calls = spy_finds(index, monkeypatch)
+    again = folded(*republish(title, body, 40, suffix="（更新）"))
+    keys = index.signature(again).keys
+    assert [u for u, _ in index.lookup(again)] == [url(40)]
+    assert len(calls[-1][0]["keys"]["$in"]) == index.bands   # nothing common yet
+    for _ in range(5):                     # 10 of its keys now in 5 of 16 articles
+        index._frequency.add(keys[:10])
+    assert index.find_original(url(60), again, T0 + timedelta(days=1)) == url(40)
+    sent = calls[-1][0]["keys"]["$in"]
+    assert sorted(sent) == sorted(keys[10:])
+    for _ in range(5):                     # most keys common: all are queried
+        index._frequency.add(keys)
+    assert index.find_original(url(60), again, T0 + timedelta(days=1)) == url(40)
+    assert len(calls[-1][0]["keys"]["$in"]) == index.bands
+    assert NearDuplicateIndex(db).stop_share == 0.0
+    with pytest.raises(ValueError, match="stop_share"):
+        NearDuplicateIndex(db, stop_share=1.0)
+
+
 def test_add_many(index: NearDuplicateIndex) -> None:
     stories = [make_story(100 + i) for i in range(20)]
     assert index.add_many([(url(100 + i), folded(*s), T0) for i, s in enumerate(stories)]) == 20
