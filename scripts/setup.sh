@@ -17,7 +17,8 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromium-headless-shell
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell chromium >/dev/null
   else
-    echo "!! chromium missing and not root: rendered listings will be reported, not crawled" >&2
+    echo "!! chromium-headless-shell or chromium missing and not root: listings render in" \
+         "whichever is installed; with neither they are reported, not crawled" >&2
   fi
 fi
 if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
