@@ -66,13 +66,13 @@ def find_chromium(configured: str | None = None, headless: bool = True) -> str |
     """The Chromium executable to launch: *configured* (PLAYWRIGHT_LAUNCH_OPTIONS
     ``executable_path``), else $GZARCHIVE_CHROMIUM, else the headless shell when
     *headless*, else the full browser."""
-    shell: tuple[str, ...] = HEADLESS_CANDIDATES if headless else ()
-    for path in (configured, os.environ.get("GZARCHIVE_CHROMIUM"), *shell, *CANDIDATES):
+    shell: tuple[str | None, ...] = (
+        (*HEADLESS_CANDIDATES, shutil.which("chromium-headless-shell")) if headless else ())
+    for path in (configured, os.environ.get("GZARCHIVE_CHROMIUM"), *shell, *CANDIDATES,
+                 shutil.which("chromium"), shutil.which("chromium-browser")):
         if path and os.path.isfile(path) and os.access(path, os.X_OK):
             return path
-    if headless and (found := shutil.which("chromium-headless-shell")):
-        return found
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+    return None
 
 
 @dataclass(frozen=True)

@@ -239,7 +239,8 @@ class NearDuplicateIndex:
         """Every stored article sharing a band with *sig*: one indexed round trip (the
         keys most often indexed first: the module docstring says why)."""
         keys = self._frequency.most_frequent_first(sig.keys)
-        stop = self._frequency.common(keys, self.stop_share, self.stop_after)
+        stop = (self._frequency.common(keys, self.stop_share, self.stop_after)
+                if self.stop_share else set())   # off by default: no second count
         if stop and len(keys) - len(stop) >= MIN_QUERY_KEYS * len(keys):
             # "Stop bands" (opt-in, DEDUP_STOP_SHARE): a band key that a large share
             # of all articles hold finds hundreds of candidates and no republication
