@@ -232,12 +232,14 @@ def test_recovery_truncates_to_last_whole_record(tmp_path: Path) -> None:
     assert not path.exists()
 
 
-@pytest.mark.parametrize("where", ["header", "gzip-trailer", "boundary", "nothing-whole"])
+@pytest.mark.parametrize("where", ["header", "gzip-trailer", "boundary", "after-response",
+                                   "nothing-whole"])
 def test_recovery_cuts(tmp_path: Path, where: str) -> None:
+    # records: warcinfo, response, request, response, request
     path, ends = _crashed_file(tmp_path, n=2)
     data = path.read_bytes()
-    cut = {"header": ends[2] + 10, "gzip-trailer": ends[3] - 3, "boundary": ends[3],
-           "nothing-whole": ends[0] - 5}[where]
+    cut = {"header": ends[2] + 10, "gzip-trailer": ends[3] - 3, "boundary": ends[2],
+           "after-response": ends[3], "nothing-whole": ends[0] - 5}[where]
     path.write_bytes(data[:cut])
     [report] = recover_open_files(tmp_path)
     if where == "nothing-whole":
@@ -245,9 +247,23 @@ def test_recovery_cuts(tmp_path: Path, where: str) -> None:
         return
     assert report.final is not None
     assert report.action == ("renamed" if where == "boundary" else "truncated")
-    expected = {"header": 3, "gzip-trailer": 3, "boundary": 4}[where]
-    assert report.records == expected
-    assert len(read_records(report.final)) == expected
+    # a whole response whose request never reached the disk goes as well
+    assert report.records == 3 and report.bytes_kept == ends[2]
+    assert [r[0] for r in read_records(report.final)] == ["warcinfo", "response", "request"]
+    [verified] = verify_directory(tmp_path)
+    assert verified.ok, verified
+
+
+def test_recovery_keeps_a_response_followed_by_another_record(tmp_path: Path) -> None:
+    """Only a *trailing* unpaired response is cut: one followed by something other
+    than its request (a file another tool wrote) is a whole record and stays."""
+    path, ends = _crashed_file(tmp_path, n=2)
+    data = path.read_bytes()
+    # warcinfo, response 1, response 2, request 2: response 1 has no request after it
+    path.write_bytes(data[: ends[1]] + data[ends[2]:])
+    assert scan_whole_records(path) == (len(data) - (ends[2] - ends[1]), 4)
+    path.write_bytes(data[: ends[1]] + data[ends[2]: ends[3]])   # ... response 2 last
+    assert scan_whole_records(path) == (ends[1], 2)   # response 1 stays, 2 goes
 
 
 def test_digest_index(tmp_path: Path) -> None:

@@ -2,8 +2,12 @@
 
 Each record is its own gzip member, so the last whole record is the last member that
 decompresses to its end (gzip trailer and CRC included) *and* holds one WARC record
-whose block is as long as its Content-Length says. Everything after it is cut off and
-the file renamed to ``.warc.gz``; a file without one whole record is deleted.
+whose block is as long as its Content-Length says. The writer puts a ``response`` (or
+``revisit``) and then its ``request``; when the file ends with a whole response whose
+request never reached the disk (the buffer was flushed between the two, then the
+process was killed), that response goes too, so a recovered file ends with a whole
+exchange and ``warc verify`` finds every response paired. Everything after the cut is
+cut off and the file renamed to ``.warc.gz``; a file without one whole record is deleted.
 
 Only files whose writer is gone are touched: a live writer holds a ``flock`` on its
 ``.open`` file (storage/warc/openlock.py), and such a file is reported ``in-use`` and
@@ -52,22 +56,60 @@ class RecoveryReport:
         return self.path.name[: -len(OPEN_SUFFIX)]
 
 
-def _is_whole_record(member: bytes) -> bool:
+_PAIRED_FIRST = ("response", "revisit")   # written first, their request right after
+
+
+@dataclass(frozen=True)
+class _Record:
+    type: str
+    record_id: str
+    concurrent_to: str
+
+
+def _whole_record(member: bytes) -> _Record | None:
+    """The record in one gzip member, or None when it is not whole."""
     try:
         it = ArchiveIterator(BytesIO(member), no_record_parse=True)
         record = next(iter(it))
-        length = int(record.rec_headers.get_header("Content-Length") or -1)
+        headers = record.rec_headers
+        length = int(headers.get_header("Content-Length") or -1)
         block = record.raw_stream.read()
     except Exception:  # noqa: BLE001 - any parse failure means "not a whole record"
         logger.debug("unparsable WARC member", exc_info=True)
-        return False
-    return len(block) == length and member.endswith(b"\r\n\r\n")
+        return None
+    if len(block) != length or not member.endswith(b"\r\n\r\n"):
+        return None
+    return _Record(str(record.rec_type), str(headers.get_header("WARC-Record-ID") or ""),
+                   str(headers.get_header("WARC-Concurrent-To") or ""))
+
+
+class _Cut:
+    """The safe cut point so far: after the last whole record that does not leave a
+    response waiting for its request."""
+
+    def __init__(self) -> None:
+        self.end = self.count = 0
+        self._waiting: tuple[str, int] | None = None   # a response's id and end
+
+    def add(self, record: _Record, end: int) -> None:
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            response_id, response_end = waiting
+            if record.type == "request" and record.concurrent_to == response_id:
+                self.end, self.count = end, self.count + 2
+                return
+            # not followed by its request (another tool's file): it stands alone
+            self.end, self.count = response_end, self.count + 1
+        if record.type in _PAIRED_FIRST:
+            self._waiting = (record.record_id, end)
+        else:
+            self.end, self.count = end, self.count + 1
 
 
 def scan_whole_records(path: Path) -> tuple[int, int]:
-    """Return ``(end offset of the last whole record, number of whole records)``."""
-    good_end = 0
-    count = 0
+    """Return ``(end offset of the last whole exchange or lone record, number of
+    records up to it)``: a trailing response without its request is not counted."""
+    cut = _Cut()
     consumed = 0
     decomp = zlib.decompressobj(zlib.MAX_WBITS + 16)
     parts: list[bytes] = []
@@ -75,20 +117,21 @@ def scan_whole_records(path: Path) -> tuple[int, int]:
         while True:
             data = fh.read(_CHUNK)
             if not data:
-                return good_end, count
+                return cut.end, cut.count
             while data:
                 try:
                     parts.append(decomp.decompress(data))
                 except zlib.error:
-                    return good_end, count
+                    return cut.end, cut.count
                 if not decomp.eof:
                     consumed += len(data)
                     break
                 used = len(data) - len(decomp.unused_data)
                 member_end = consumed + used
-                if not _is_whole_record(b"".join(parts)):
-                    return good_end, count
-                good_end, count = member_end, count + 1
+                record = _whole_record(b"".join(parts))
+                if record is None:
+                    return cut.end, cut.count
+                cut.add(record, member_end)
                 consumed = member_end
                 data = decomp.unused_data
                 decomp = zlib.decompressobj(zlib.MAX_WBITS + 16)
