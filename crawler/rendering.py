@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from scrapy.settings import BaseSettings
+from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
 from crawler.config import ConfigError
 
@@ -123,16 +123,24 @@ def configure(settings: BaseSettings, mode: str) -> str | None:
                 "chromium-headless-shell chromium` or set GZARCHIVE_CHROMIUM to its path")
         return None
     launch["executable_path"] = browser
-    settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", launch)
-    settings.set("DOWNLOAD_HANDLERS", {"http": HANDLER, "https": HANDLER})
+    _amend(settings, "PLAYWRIGHT_LAUNCH_OPTIONS", launch)
+    _amend(settings, "DOWNLOAD_HANDLERS",
+           {**settings.getdict("DOWNLOAD_HANDLERS"), "http": HANDLER, "https": HANDLER})
     # Bounded browser: without these scrapy-playwright allows CONCURRENT_REQUESTS
     # pages per context and any number of contexts.
     for name, default in (("PLAYWRIGHT_MAX_CONTEXTS", 2), ("PLAYWRIGHT_MAX_PAGES_PER_CONTEXT", 4)):
         if settings.getint(name) <= 0:
-            settings.set(name, default)
+            _amend(settings, name, default)
     if not settings.get("PLAYWRIGHT_ABORT_REQUEST"):
-        settings.set("PLAYWRIGHT_ABORT_REQUEST", AbortPolicy.from_settings(settings))
+        _amend(settings, "PLAYWRIGHT_ABORT_REQUEST", AbortPolicy.from_settings(settings))
     return browser
+
+
+def _amend(settings: BaseSettings, name: str, value: Any) -> None:
+    # At the priority the value already has: a user's ``-s PLAYWRIGHT_LAUNCH_OPTIONS=...``
+    # (cmdline) would otherwise keep its value and silently lose the browser path.
+    settings.set(name, value, priority=max(settings.getpriority(name) or 0,
+                                           SETTINGS_PRIORITIES["project"]))
 
 
 def is_enabled(settings: BaseSettings) -> bool:

@@ -306,6 +306,15 @@ def test_find_chromium_prefers_the_headless_shell_when_headless(
     settings.set("PLAYWRIGHT_LAUNCH_OPTIONS",
                  {**settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"), "headless": False})
     assert rendering.configure(settings, "auto") == full  # a headed browser: the full one
+    # Launch options given on the command line (-s, "cmdline" priority) keep their flags
+    # and still get the browser's path and the handler.
+    settings = project_settings()
+    options = {**settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"), "args": ["--mute-audio"]}
+    settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", options, priority="cmdline")
+    assert rendering.configure(settings, "auto") == shell
+    assert settings["PLAYWRIGHT_LAUNCH_OPTIONS"]["executable_path"] == shell
+    assert settings["PLAYWRIGHT_LAUNCH_OPTIONS"]["args"] == ["--mute-audio"]
+    assert rendering.is_enabled(settings)
 
 
 class _Req:
