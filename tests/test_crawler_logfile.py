@@ -80,3 +80,33 @@ def test_default_size_limits(tmp_path: Path) -> None:
 def test_bad_level(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         install_file_logging(tmp_path, "LOUD")
+
+
+@pytest.mark.parametrize(("levels", "expected"), [
+    (("INFO", "INFO"), logging.INFO),
+    (("INFO", "WARNING"), logging.INFO),        # --quiet: the file still wants INFO
+    (("DEBUG", "INFO"), logging.DEBUG),         # --log-level DEBUG keeps every record
+    (("INFO", "NOPE"), logging.DEBUG),          # an unknown name: left as Scrapy set it
+])
+def test_scrapy_debug_records_are_skipped_below_every_handler(
+        levels: tuple[str, str], expected: int) -> None:
+    from logging.config import dictConfig
+
+    from scrapy.utils.log import DEFAULT_LOGGING
+
+    from crawler.logfile import skip_scrapy_debug
+
+    scrapy_logger = logging.getLogger("scrapy")
+    before = scrapy_logger.level
+    try:
+        dictConfig(DEFAULT_LOGGING)                   # what Scrapy's configure_logging applies
+        assert scrapy_logger.level == logging.DEBUG   # Scrapy's default, whatever LOG_LEVEL
+        skip_scrapy_debug(*levels)
+        assert scrapy_logger.level == expected
+        assert logging.getLogger("scrapy.core.engine").isEnabledFor(logging.DEBUG) == (
+            expected == logging.DEBUG)
+        scrapy_logger.setLevel(logging.WARNING)       # a level someone chose: kept
+        skip_scrapy_debug("INFO")
+        assert scrapy_logger.level == logging.WARNING
+    finally:
+        scrapy_logger.setLevel(before)

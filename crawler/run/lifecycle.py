@@ -35,7 +35,7 @@ from scrapy.settings import BaseSettings
 
 from crawler.fleet.lease import FrontierLease
 from crawler.fleet.setup import build_run_lock
-from crawler.logfile import install_file_logging
+from crawler.logfile import install_file_logging, skip_scrapy_debug
 from crawler.run.errors import DataDirError, RunError
 from crawler.run.exits import EXIT_INTERRUPTED, EXIT_LOCKED, Outcome, decide
 from crawler.run.prestart import StorePrestart
@@ -113,6 +113,8 @@ class CrawlLifecycle:
         except OSError as exc:
             raise DataDirError(f"cannot write the log file under {self.config.data_dir}: "
                                f"{exc.strerror or exc}") from exc
+        skip_scrapy_debug(self.config.log_level,
+                          str(self.crawler.settings.get("LOG_LEVEL") or "DEBUG"))
         try:
             self.lock.acquire()
         except LockHeld as exc:
