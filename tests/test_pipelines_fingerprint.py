@@ -8,7 +8,7 @@ import random
 import unicodedata
 
 from crawler.textnorm import to_simplified
-from pipelines.fingerprint import content_hash, fold_text
+from pipelines.fingerprint import content_hash, fold_text, item_text
 
 
 def _by_definition(text: str) -> str:
@@ -31,3 +31,22 @@ def test_fold_text_is_the_per_character_definition() -> None:
         assert fold_text(text) == _by_definition(text), repr(text)
     assert fold_text("Hi，貴州！ 😀") == "hi贵州"
     assert content_hash("國際在線", "產業 😀") == content_hash("国际在线", "产业")
+
+
+def test_item_text_folds_title_and_body_as_one_text() -> None:
+    """item_text folds the parts apart (to reuse the content hash's folds); that must be
+    the fold of ``title + "\n" + body``, which signatures were made from."""
+    rng = random.Random(11)
+    planes = [(0x20, 0x250), (0x300, 0x370), (0x2000, 0x3100), (0x4E00, 0x9FFF),
+              (0xFF00, 0xFFEF), (0x1F300, 0x1FAFF), (0x20000, 0x2A6DF)]
+    pairs = [("國際在線", "產業"), ("e", "\u0301x"), ("ﬁ", "①"), ("", ""), ("臺", "灣"),
+             ("發", "展"), ("乾", "隆"), ("Hi，貴州！", "\u3000產業 😀")]
+    for _ in range(2000):
+        parts = []
+        for _ in range(2):
+            lo, hi = rng.choice(planes)
+            parts.append("".join(chr(rng.randrange(lo, hi)) for _ in range(rng.randrange(0, 30))))
+        pairs.append((parts[0], parts[1]))
+    for title, body in pairs:
+        assert item_text(title, body) == _by_definition(f"{title}\n{body}"), (title, body)
+    assert item_text(None, "產業") == "产业"
