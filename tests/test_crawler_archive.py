@@ -356,7 +356,21 @@ def test_open_recovers_crashed_file_and_rendering_is_a_conversion(tmp_path: Path
     assert mw2.stats.get_value("archive/warc/recovered") == 1
     assert not list((tmp_path / "warc").glob("*.open"))
     assert (tmp_path / "warc" / "index.cdxj").exists()
-    # the response survived (the request record after it was cut)
+    # the request record was cut, so its response went too (a file ends with a whole
+    # exchange) and the digest index forgot it: nothing for a rendering to refer to
+    assert mw2.digests.latest("http://example.org/page") is None
+    req2 = Request("http://example.org/page", meta={"playwright": True})
+    mw2.process_request(req2)
+    mw2.process_response(req2, HtmlResponse(req2.url, body=b"<html>dom</html>",
+                                            flags=["playwright"]))
+    assert "warc_record" not in req2.meta and "warc_conversion" not in req2.meta
+    assert mw2.stats.get_value("archive/warc/skipped/unlinked_conversion") == 1
+    # the page fetched again: its rendering becomes a conversion referring to it
+    req2 = Request("http://example.org/page")
+    mw2.process_request(req2)
+    mw2.process_response(req2, HtmlResponse(req2.url, body=b"<html>raw</html>",
+                                            headers={"Content-Type": "text/html"}))
+    raw_location = req2.meta["warc_record"]
     req2 = Request("http://example.org/page", meta={"playwright": True})
     mw2.process_request(req2)
     mw2.process_response(req2, HtmlResponse(req2.url, body=b"<html>dom</html>",
@@ -368,7 +382,7 @@ def test_open_recovers_crashed_file_and_rendering_is_a_conversion(tmp_path: Path
     mw2.process_request(req3)
     mw2.process_response(req3, HtmlResponse(req3.url, body=b"x", flags=["playwright"]))
     assert "warc_record" not in req3.meta
-    assert mw2.stats.get_value("archive/warc/skipped/unlinked_conversion") == 1
+    assert mw2.stats.get_value("archive/warc/skipped/unlinked_conversion") == 2
     mw2.process_exception(req3, TimeoutError())
     assert mw2.stats.get_value("archive/warc/errors/TimeoutError") == 1
     mw2.close()
