@@ -139,9 +139,9 @@ def scan_whole_records(path: Path) -> tuple[int, int]:
 
 
 def recover_open_file(path: Path) -> RecoveryReport | None:
-    """Truncate one ``.open`` file to its last whole record and rename (or delete) it,
-    if its writer is gone; an ``in-use`` report when a live writer holds it; None when
-    the file vanished meanwhile (its writer finished it)."""
+    """Truncate one ``.open`` file to its last whole exchange (or lone record) and rename
+    (or delete) it, if its writer is gone; an ``in-use`` report when a live writer holds
+    it; None when the file vanished meanwhile (its writer finished it)."""
     path = Path(path)
     fd = lock_if_abandoned(path)
     if fd is None:
