@@ -113,8 +113,7 @@ class CrawlLifecycle:
         except OSError as exc:
             raise DataDirError(f"cannot write the log file under {self.config.data_dir}: "
                                f"{exc.strerror or exc}") from exc
-        skip_scrapy_debug(self.config.log_level,
-                          str(self.crawler.settings.get("LOG_LEVEL") or "DEBUG"))
+        skip_scrapy_debug(self.config.log_level, self.crawler.settings.get("LOG_LEVEL") or "DEBUG")
         try:
             self.lock.acquire()
         except LockHeld as exc:

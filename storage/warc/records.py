@@ -19,6 +19,8 @@ from .exchange import HttpExchange
 
 PROFILE_IDENTICAL_PAYLOAD = "http://netpreserve.org/warc/1.0/revisit/identical-payload-digest"
 PROFILE_SERVER_NOT_MODIFIED = "http://netpreserve.org/warc/1.0/revisit/server-not-modified"
+#: Records answering a request: the writer puts each right before its ``request`` record.
+RESPONSE_TYPES = ("response", "revisit")
 
 # The body handed to us is already de-chunked: keeping the header would make readers
 # try to de-chunk it again. The original value stays visible under this name.

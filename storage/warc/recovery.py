@@ -27,6 +27,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from .index import INDEX_NAME, remove_from_index, update_index
 from .openlock import lock_if_abandoned
+from .records import RESPONSE_TYPES
 from .writer import OPEN_SUFFIX
 
 logger = logging.getLogger(__name__)
@@ -54,9 +55,6 @@ class RecoveryReport:
     @property
     def final_name(self) -> str:
         return self.path.name[: -len(OPEN_SUFFIX)]
-
-
-_PAIRED_FIRST = ("response", "revisit")   # written first, their request right after
 
 
 @dataclass(frozen=True)
@@ -100,7 +98,7 @@ class _Cut:
                 return
             # not followed by its request (another tool's file): it stands alone
             self.end, self.count = response_end, self.count + 1
-        if record.type in _PAIRED_FIRST:
+        if record.type in RESPONSE_TYPES:
             self._waiting = (record.record_id, end)
         else:
             self.end, self.count = end, self.count + 1

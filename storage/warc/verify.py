@@ -16,10 +16,10 @@ from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
+from .records import RESPONSE_TYPES
 from .writer import OPEN_SUFFIX
 
-_HTTP_TYPES = ("response", "request", "revisit")
-_RESPONSE_TYPES = ("response", "revisit")
+_HTTP_TYPES = (*RESPONSE_TYPES, "request")
 
 
 @dataclass
@@ -88,7 +88,7 @@ def verify_file(path: Path) -> FileReport:
                 concurrent = str(headers.get_header("WARC-Concurrent-To") or "")
                 if rtype == "request":
                     requests[rid] = concurrent
-                elif rtype in _RESPONSE_TYPES:
+                elif rtype in RESPONSE_TYPES:
                     responses[rid] = concurrent
                 uris[rid] = uri
     except Exception as exc:  # noqa: BLE001 - a broken file is a finding, not a crash
