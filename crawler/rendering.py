@@ -18,7 +18,8 @@ import asyncio
 import logging
 import os
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -54,6 +55,11 @@ DEFAULT_ABORT_HOSTS = (
     "cnzz.com", "51.la", "umeng.com", "growingio.com", "sensorsdata.cn", "tajs.qq.com",
 )
 KEEP_RESOURCE_TYPES = frozenset({"document", "script", "xhr", "fetch"})
+# What a replay needs once however many rendered pages show it (the site's stylesheet
+# and logo on every listing page): once the browser has archived such a URL in this run,
+# later pages do not fetch it again (scrapy-playwright routes every request through
+# Python, so Chromium's own cache never serves them).
+ONCE_RESOURCE_TYPES = frozenset({"image", "stylesheet"})
 DEFAULT_QUIET_MS = 250
 DEFAULT_QUIET_TIMEOUT = 30.0
 
@@ -75,9 +81,10 @@ def find_chromium(configured: str | None = None, headless: bool = True) -> str |
     return None
 
 
-@dataclass(frozen=True)
+@dataclass
 class AbortPolicy:
-    """PLAYWRIGHT_ABORT_REQUEST: abort by resource type, or by host (trackers).
+    """PLAYWRIGHT_ABORT_REQUEST: abort by resource type, or by host (trackers), and
+    images and stylesheets the browser already archived in this run (:meth:`archived`).
 
     Documents, scripts, XHR and fetch of the portal are never aborted by type:
     a listing's script and its data are what the archive must keep.
@@ -85,6 +92,10 @@ class AbortPolicy:
 
     resource_types: frozenset[str]
     hosts: tuple[str, ...]
+    # URLs of ONCE_RESOURCE_TYPES archived from the browser in this process (~100 bytes
+    # each; one or two per rendered page).
+    done: set[str] = field(default_factory=set, compare=False, repr=False)
+    stats: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> AbortPolicy:
@@ -101,8 +112,17 @@ class AbortPolicy:
     def __call__(self, request: PlaywrightRequest) -> bool:
         if request.resource_type in self.resource_types:
             return True
+        if request.resource_type in ONCE_RESOURCE_TYPES and request.url in self.done:
+            if self.stats is not None:
+                self.stats.inc_value("render/aborted/archived_before")
+            return True
         host = (urlsplit(request.url).hostname or "").lower()
         return any(host == h or host.endswith("." + h) for h in self.hosts)
+
+    def archived(self, url: str, resource_type: str) -> None:
+        """The browser archived *url* (a 2xx or 304 answer to a GET)."""
+        if resource_type in ONCE_RESOURCE_TYPES:
+            self.done.add(url)
 
 
 def configure(settings: BaseSettings, mode: str) -> str | None:
@@ -232,6 +252,25 @@ def quiet_seconds(settings: BaseSettings | None) -> float:
     return value / 1000
 
 
+def _on_archived(crawler: Crawler) -> Callable[[str, str], None]:
+    """What to do once the browser archived a URL: an image is marked as requested for
+    the spider (crawler/archive/browser.py), an image or stylesheet is not fetched again
+    by later pages (:class:`AbortPolicy`, when it is the policy in use)."""
+    from crawler.archive.browser import mark_requested
+
+    mark = mark_requested(crawler)
+    policy = crawler.settings.get("PLAYWRIGHT_ABORT_REQUEST")
+    if isinstance(policy, AbortPolicy):
+        policy.stats = crawler.stats
+
+    def archived(url: str, resource_type: str) -> None:
+        if resource_type == "image":
+            mark(url)
+        if isinstance(policy, AbortPolicy):
+            policy.archived(url, resource_type)
+    return archived
+
+
 def listing_meta(crawler: Crawler | None = None) -> dict[str, Any]:
     """request.meta of a listing rendered in the browser; with *crawler*, every
     exchange the page makes is archived into the crawl's WARC files."""
@@ -249,7 +288,7 @@ def listing_meta(crawler: Crawler | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"playwright": True, "playwright_context": CONTEXT}
     archive = find_archive(crawler) if crawler is not None else None
     if crawler is not None and archive is not None:
-        capture = BrowserCapture(archive, crawler.stats)
+        capture = BrowserCapture(archive, crawler.stats, _on_archived(crawler))
         capture_meta = capture.meta()
         handlers.update(capture_meta.pop("playwright_page_event_handlers"))
         meta.update(capture_meta)

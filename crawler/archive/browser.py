@@ -18,19 +18,32 @@ version from the DevTools protocol, and a final page method that waits until eve
 capture is written, before scrapy-playwright reads the DOM and closes the page (the
 conversion record must find the page's response in the digest index).
 
+Each GET archived with a 2xx or 304 answer is told to the capture's *archived*
+callback (url, resource type). crawler.rendering marks an image as requested in the
+crawl's duplicate filter (:func:`mark_requested`): a listing's thumbnail is usually its
+article's first image, and the spider then does not fetch it a second time (30 of 265
+requests of a crawl of the 72-article replica, 883 of 7,073 at 2,000). Only images: a
+document, script or data URL the browser loaded may be one the spider must parse, and
+a URL whose fetch failed in the browser is left to the spider (its failure is counted
+there).
+
 Stats: archive/browser/exchanges, archive/browser/resource_type/{type},
 archive/browser/errors/{ExceptionClass}, archive/browser/protocol_unknown (HTTP version
-not reported by DevTools: recorded as HTTP/1.1).
+not reported by DevTools: recorded as HTTP/1.1), archive/browser/images_marked (images
+marked as requested), archive/browser/errors/mark (the duplicate filter failed: the
+image is only fetched again).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from scrapy import Request
 from scrapy_playwright.page import PageMethod
 
 from storage.warc.exchange import HttpExchange, RecordLocation
@@ -39,7 +52,6 @@ if TYPE_CHECKING:
     from playwright.async_api import Page
     from playwright.async_api import Request as PlaywrightRequest
     from playwright.async_api import Response as PlaywrightResponse
-    from scrapy import Request
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
@@ -69,6 +81,26 @@ def find_archive(crawler: Crawler) -> ExchangeArchive | None:
         if isinstance(mw, WarcArchiveMiddleware):
             return mw
     return None
+
+
+def mark_requested(crawler: Crawler) -> Callable[[str], None]:
+    """A function that marks a URL as requested in the crawl's duplicate filter (the
+    scheduler's ``df``: in memory, or the fleet's Redis set, so other workers skip it
+    too). A filter that fails is counted and logged; the URL is then just fetched again."""
+    def mark(url: str) -> None:
+        scheduler = crawler.engine.scheduler if crawler.engine is not None else None
+        dupefilter = getattr(scheduler, "df", None)
+        if dupefilter is None:
+            return
+        try:
+            dupefilter.request_seen(Request(url))
+        except Exception as exc:
+            crawler.stats.inc_value("archive/browser/errors/mark")
+            logger.warning("could not mark %s as requested (%s: %s); the spider may "
+                           "fetch it again", url, type(exc).__name__, exc)
+            return
+        crawler.stats.inc_value("archive/browser/images_marked")
+    return mark
 
 
 def _http_version(protocol: str | None) -> str:
@@ -104,9 +136,12 @@ def _started(request: PlaywrightRequest) -> datetime:
 class BrowserCapture:
     """Archive the HTTP exchanges of one rendered page (see the module docstring)."""
 
-    def __init__(self, archive: ExchangeArchive, stats: Any) -> None:
+    def __init__(self, archive: ExchangeArchive, stats: Any,
+                 archived: Callable[[str, str], None] | None = None) -> None:
         self.archive = archive
         self.stats = stats
+        # told (url, resource type) of every 2xx or 304 answer to a GET archived
+        self.archived = archived
         self.protocols: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -161,6 +196,9 @@ class BrowserCapture:
             return
         self.stats.inc_value("archive/browser/exchanges")
         self.stats.inc_value(f"archive/browser/resource_type/{request.resource_type}")
+        if (self.archived is not None and request.method == "GET"
+                and (200 <= ex.status < 300 or ex.status == 304)):
+            self.archived(ex.url, request.resource_type)
 
     async def _exchange(self, response: PlaywrightResponse) -> HttpExchange:
         request = response.request

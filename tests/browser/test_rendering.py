@@ -128,6 +128,39 @@ def test_browser_pages_closed_and_contexts_bounded(auto_crawl: dict[str, Any]) -
     assert "archive/warc/skipped/unlinked_conversion" not in stats
 
 
+def _is_browser(entry: Any) -> bool:
+    return any(k.lower() == "sec-ch-ua" for k in entry.headers)
+
+
+@needs_chromium
+def test_images_and_stylesheets_shown_by_rendered_listings_are_fetched_once(
+        auto_crawl: dict[str, Any], js_replica: Replica) -> None:
+    """A thumbnail on a rendered listing is its article's first image, and every listing
+    page shows the site's stylesheet and logo: the browser's fetch is archived, the spider
+    does not fetch the image again for the article, later pages do not fetch them again,
+    and every image of every JavaScript-only article is in the WARC."""
+    log = auto_crawl["log"]
+    stats = auto_crawl["stats"]
+    browser_images = [e.path for e in log if _is_browser(e)
+                      and e.response_headers.get("Content-Type", "").startswith("image/")]
+    assert browser_images, "the rendered listings showed no image"
+    assert stats["archive/browser/images_marked"] == len(set(browser_images))
+    for path in set(browser_images):
+        served = [_is_browser(e) for e in log if e.path == path]
+        first = served.index(True)
+        assert served[first + 1:] == [], (path, served)  # nobody fetched it again
+    for path in ("/css/style.css", "/img/logo.png"):
+        assert _browser_fetched(log, path) == [True], path  # 3 rendered pages, one fetch
+    assert stats["render/aborted/archived_before"] >= 4
+    captured = {r["uri"].removeprefix(js_replica.url) for r in auto_crawl["records"]
+                if r["type"] in ("response", "revisit")}
+    js_only = _js_only(js_replica)
+    images = {im["url"].removeprefix(js_replica.url) for row in auto_crawl["export"]
+              if row["url"] in js_only for im in row["images"]}
+    assert images and images <= captured, sorted(images - captured)[:5]
+    assert set(browser_images) & images  # the case this is about happened
+
+
 # -- several listing pages rendered at once (PORTAL_LISTING_LOOKAHEAD) ---------------------
 def _browser_fetched(log: list[Any], path: str) -> list[bool]:
     """For each time the replica served *path*: whether the browser asked for it."""
@@ -331,6 +364,17 @@ def test_abort_policy() -> None:
     assert policy(_Req("https://www.google-analytics.com/collect", "xhr"))  # type: ignore[arg-type]
     for kind in ("document", "script", "xhr", "fetch", "stylesheet", "image"):
         assert not policy(_Req(page, kind)), kind  # type: ignore[arg-type]
+    # What the browser archived in this run: images and stylesheets are not fetched
+    # again; documents, scripts and data always are.
+    stats = _Stats()
+    policy.stats = stats
+    for kind in ("document", "script", "xhr", "fetch", "stylesheet", "image"):
+        policy.archived(page, kind)
+    for kind in ("document", "script", "xhr", "fetch"):
+        assert not policy(_Req(page, kind)), kind  # type: ignore[arg-type]
+    assert policy(_Req(page, "stylesheet")) and policy(_Req(page, "image"))  # type: ignore[arg-type]
+    assert not policy(_Req(page + "?v=2", "image"))  # type: ignore[arg-type]
+    assert stats.values == {"render/aborted/archived_before": 2}
     settings = project_settings()
     settings.set("RENDER_ABORT_RESOURCE_TYPES", ["font", "fetch"])
     from crawler.config import ConfigError
