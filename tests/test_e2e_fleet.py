@@ -376,6 +376,18 @@ def test_a_fleet_renders_the_javascript_section(
     kinds = Counter(r.rec_type for path in sorted((data / "warc").glob("*.warc.gz"))
                     for r in ArchiveIterator(path.open("rb")))
     assert kinds["conversion"] > 0, kinds
+    # An image the browser archived is marked in the fleet's Redis duplicate filter: the
+    # spiders of the workers do not fetch it again for its article. (One may still be:
+    # an article reached earlier through another article's links has its image queued
+    # before the browser shows it.)
+    def browser(entry: Any) -> bool:
+        return any(k.lower() == "sec-ch-ua" for k in entry.headers)
+
+    by_browser = {e.path for e in log if browser(e)
+                  and e.response_headers.get("Content-Type", "").startswith("image/")}
+    again = {e.path for e in log if not browser(e)} & by_browser
+    assert len(by_browser) >= 10 and len(again) <= len(by_browser) // 4, (by_browser, again)
+
     # The decision that the section needs a browser is the fleet's (shared crawl state).
     rendered = redis.Redis.from_url(redis_url).smembers(f"gzarchive:{frontier_name}:rendered")
     assert len(rendered) == 1, rendered
