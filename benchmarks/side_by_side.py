@@ -18,7 +18,8 @@ the issue where Scrapy's AutoThrottle kept a seconds-long delay for every 304 af
 Printed: wall seconds, CPU seconds of every process involved (the crawler and what it
 starts: the embedded store server, Playwright's driver, Chromium; see procstats.py),
 requests served, pages/s, target articles archived and articles/s, peak RSS (crawler
-process, whole tree), ratios to (b); before it, the replica's own throughput under 500
+process, whole tree), ratios to (b), and the least wall the added latency allows at 8
+requests in flight (how far above it each crawl ran); before it, the replica's own throughput under 500
 GETs from 16 threads, with and without the added latency.
 
     .venv/bin/python benchmarks/side_by_side.py [--articles 72] [--latency-ms 50]
@@ -142,6 +143,16 @@ def table(rows: list[Row], ref: Row | None) -> list[str]:
     return out
 
 
+def latency_floors(rows: list[Row], latency: float, in_flight: int = 8) -> str:
+    """The least wall the added latency allows each crawl run at *in_flight* requests at a
+    time ((a), (b), (c) and its recrawls: (d) and wget keep fewer in flight): requests x
+    latency / in_flight, and how far above it the crawl ran."""
+    cells = [f"({r.key}) {r.requests * latency / in_flight:.1f} s (wall {r.usage.wall / (r.requests * latency / in_flight):.2f}x)"
+             for r in rows if r.usage is not None and r.requests and r.key[0] in "abc"]
+    return (f"Latency floor at {in_flight} in flight (requests x {1000 * latency:g} ms / "
+            f"{in_flight}): " + ", ".join(cells)) if latency > 0 and cells else ""
+
+
 def recrawl_shares(rows: list[Row]) -> list[str]:
     """Each recrawl's wall as a share of its first crawl's (the target: <= 15 %)."""
     walls = {r.key: r.usage.wall for r in rows if r.usage is not None}
@@ -243,6 +254,8 @@ def main() -> int:
     print("\n".join(table(rows, ref)))
     print()
     print("\n".join(recrawl_shares(rows)))
+    print()
+    print(latency_floors(rows, args.latency_ms / 1000))
     print("\nCPU: user+system of the crawler and of every process it started (the embedded "
           "store server, Playwright's node driver, Chromium's processes), in brackets the "
           "crawler process and the others by name (benchmarks/procstats.py). Tree RSS: the "
