@@ -147,10 +147,15 @@ def latency_floors(rows: list[Row], latency: float, in_flight: int = 8) -> str:
     """The least wall the added latency allows each crawl run at *in_flight* requests at a
     time ((a), (b), (c) and its recrawls: (d) and wget keep fewer in flight): requests x
     latency / in_flight, and how far above it the crawl ran."""
-    cells = [f"({r.key}) {r.requests * latency / in_flight:.1f} s (wall {r.usage.wall / (r.requests * latency / in_flight):.2f}x)"
-             for r in rows if r.usage is not None and r.requests and r.key[0] in "abc"]
+    if latency <= 0:
+        return ""
+    cells = []
+    for r in rows:
+        if r.usage is not None and r.requests and r.key[0] in "abc":
+            floor = r.requests * latency / in_flight
+            cells.append(f"({r.key}) {floor:.1f} s (wall {r.usage.wall / floor:.2f}x)")
     return (f"Latency floor at {in_flight} in flight (requests x {1000 * latency:g} ms / "
-            f"{in_flight}): " + ", ".join(cells)) if latency > 0 and cells else ""
+            f"{in_flight}): " + ", ".join(cells)) if cells else ""
 
 
 def recrawl_shares(rows: list[Row]) -> list[str]:

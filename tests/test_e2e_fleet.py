@@ -380,12 +380,9 @@ def test_a_fleet_renders_the_javascript_section(
     # spiders of the workers do not fetch it again for its article. (One may still be:
     # an article reached earlier through another article's links has its image queued
     # before the browser shows it.)
-    def browser(entry: Any) -> bool:
-        return any(k.lower() == "sec-ch-ua" for k in entry.headers)
-
-    by_browser = {e.path for e in log if browser(e)
+    by_browser = {e.path for e in log if e.from_browser
                   and e.response_headers.get("Content-Type", "").startswith("image/")}
-    again = {e.path for e in log if not browser(e)} & by_browser
+    again = {e.path for e in log if not e.from_browser} & by_browser
     assert len(by_browser) >= 10 and len(again) <= len(by_browser) // 4, (by_browser, again)
 
     # The decision that the section needs a browser is the fleet's (shared crawl state).

@@ -107,8 +107,7 @@ def test_rendered_listing_articles_are_fetched_by_plain_http(auto_crawl: dict[st
     js_paths = {url.removeprefix(js_replica.url) for url in _js_only(js_replica)}
     by_browser: dict[str, bool] = {}
     for entry in auto_crawl["log"]:
-        browser = any(k.lower() == "sec-ch-ua" for k in entry.headers)
-        by_browser[entry.path] = by_browser.get(entry.path, False) or browser
+        by_browser[entry.path] = by_browser.get(entry.path, False) or entry.from_browser
     assert any(p.startswith("/api/list") and b for p, b in by_browser.items())
     fetched = {p for p in by_browser if p in js_paths}
     assert fetched == js_paths
@@ -128,10 +127,6 @@ def test_browser_pages_closed_and_contexts_bounded(auto_crawl: dict[str, Any]) -
     assert "archive/warc/skipped/unlinked_conversion" not in stats
 
 
-def _is_browser(entry: Any) -> bool:
-    return any(k.lower() == "sec-ch-ua" for k in entry.headers)
-
-
 @needs_chromium
 def test_images_and_stylesheets_shown_by_rendered_listings_are_fetched_once(
         auto_crawl: dict[str, Any], js_replica: Replica) -> None:
@@ -141,14 +136,14 @@ def test_images_and_stylesheets_shown_by_rendered_listings_are_fetched_once(
     and every image of every JavaScript-only article is in the WARC."""
     log = auto_crawl["log"]
     stats = auto_crawl["stats"]
-    browser_images = [e.path for e in log if _is_browser(e)
+    browser_images = [e.path for e in log if e.from_browser
                       and e.response_headers.get("Content-Type", "").startswith("image/")]
     assert len(set(browser_images)) >= 10, browser_images
     assert stats["archive/browser/images_marked"] == len(set(browser_images))
     # The spider does not fetch them again for their articles. (One may still be: an
     # article reached earlier through another article's links has its image queued
     # before the browser shows it.)
-    again = {e.path for e in log if not _is_browser(e)} & set(browser_images)
+    again = {e.path for e in log if not e.from_browser} & set(browser_images)
     assert len(again) <= len(set(browser_images)) // 4, (browser_images, again)
     for path in ("/css/style.css", "/img/logo.png"):
         assert _browser_fetched(log, path) == [True], path  # 3 rendered pages, one fetch
@@ -165,7 +160,7 @@ def test_images_and_stylesheets_shown_by_rendered_listings_are_fetched_once(
 # -- several listing pages rendered at once (PORTAL_LISTING_LOOKAHEAD) ---------------------
 def _browser_fetched(log: list[Any], path: str) -> list[bool]:
     """For each time the replica served *path*: whether the browser asked for it."""
-    return [any(k.lower() == "sec-ch-ua" for k in e.headers) for e in log if e.path == path]
+    return [e.from_browser for e in log if e.path == path]
 
 
 @needs_chromium

@@ -46,6 +46,11 @@ class LogEntry:
     time: float
     response_headers: dict[str, str]
 
+    @property
+    def from_browser(self) -> bool:
+        """Asked by Chromium (it sends client hints), not by Scrapy."""
+        return any(k.lower() == "sec-ch-ua" for k in self.headers)
+
 
 def _html(text: str, encoding: str = "utf-8") -> Response:
     # GB18030 pages rely on their meta tag, as the real site does
